@@ -1,0 +1,5 @@
+"""``python -m kerf``: the same as the ``kerf`` command."""
+
+from kerf.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``kerf`` command line (Typer). One thin module per command."""

@@ -1,0 +1,1 @@
+"""The device tree language: DTS parsing and printing, DTB encoding and decoding."""

@@ -1,0 +1,1 @@
+"""Kernel backends: the real multikernel filesystem and syscalls, and the simulated host."""
