@@ -20,7 +20,7 @@ def test_memory_range_relations() -> None:
     assert a.end == 0x3000
     assert a.contains(MemoryRange(0x1000, 0x1000))
     assert not a.contains(MemoryRange(0x2000, 0x2000))
-    assert a.overlaps(MemoryRange(0x2fff, 1))
+    assert a.overlaps(MemoryRange(0x2FFF, 1))
     assert not a.overlaps(MemoryRange(0x3000, 1))
     assert a.intersection(MemoryRange(0x2000, 0x8000)) == MemoryRange(0x2000, 0x1000)
     assert a.intersection(MemoryRange(0x3000, 0x10)) is None

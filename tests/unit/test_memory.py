@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +99,6 @@ def test_carve_never_overlaps_and_conserves_bytes(spans: list[tuple[int, int]], 
     assert sum(r.size for r in taken) == pages * PAGE_SIZE
     assert sum(r.size for r in rest) == total - pages * PAGE_SIZE
     pieces = sorted(taken + rest)
-    for a, b in zip(pieces, pieces[1:], strict=False):
+    for a, b in itertools.pairwise(pieces):
         assert a.end <= b.base
     assert all(any(f.contains(p) for f in free) for p in pieces)

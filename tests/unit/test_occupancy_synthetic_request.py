@@ -34,7 +34,9 @@ def test_explicit_numbering_and_reserved_cpus() -> None:
     assert host.host_reserved == {0, 6} and 0 not in host.available
 
 
-@pytest.mark.parametrize("text", ["pack:2 core:4", "pack:0 core:1 pu:1", "sock:2 core:1 pu:1", "pack:1 pack:2"])
+@pytest.mark.parametrize(
+    "text", ["pack:2 core:4", "pack:0 core:1 pu:1", "sock:2 core:1 pu:1", "pack:1 pack:2"]
+)
 def test_bad_shapes_are_rejected(text: str) -> None:
     with pytest.raises(RequestError):
         parse_shape(text)
@@ -59,8 +61,12 @@ def test_occupancy_answers_core_questions() -> None:
 
 @pytest.mark.parametrize(
     ("text", "device", "kind"),
-    [("eth0_vf1", "eth0", "unit"), ("eth0_vf*", "eth0", "any-vf"), ("&nvme0_ns*", "nvme0", "any-ns"),
-     ("gpu0", "gpu0", "unit")],
+    [
+        ("eth0_vf1", "eth0", "unit"),
+        ("eth0_vf*", "eth0", "any-vf"),
+        ("&nvme0_ns*", "nvme0", "any-ns"),
+        ("gpu0", "gpu0", "unit"),
+    ],
 )
 def test_device_wants(text: str, device: str, kind: str) -> None:
     want = DeviceWant.parse(text)
