@@ -19,7 +19,9 @@ from kerf.errors import ExitCode, KerfError
 from planner.errors import PlanInvalidError, PlannerError
 
 # Modules that define commands, in the order they appear in ``kerf --help``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "kerf.cli.discover_cmd",
+)
 
 
 def _report(message: str, hint: str | None, code: ExitCode) -> None:
