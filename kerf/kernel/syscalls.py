@@ -270,14 +270,19 @@ _EXPLANATIONS: Mapping[str, Mapping[int, _Explanation]] = {
 }
 
 
-def explain(call: str, code: int, instance_id: int | None = None) -> KernelCallError:
-    """The error to raise when ``call`` failed with errno ``code``."""
+def explain(
+    call: str, code: int, instance_id: int | None = None, detail: str | None = None
+) -> KernelCallError:
+    """The error to raise when ``call`` failed with errno ``code``.
+
+    ``detail`` (the simulated host knows the exact reason) replaces the generic message.
+    """
     found = _EXPLANATIONS.get(call, {}).get(code)
     if found is None:
         what = f" for instance {instance_id}" if instance_id is not None else ""
-        return KernelCallError(f"{call} failed{what}: {strerror(code)}", errno=code, call=call)
+        return KernelCallError(detail or f"{call} failed{what}: {strerror(code)}", errno=code, call=call)
     cls, message, hint = found
-    return cls(message.format(id=instance_id), errno=code, call=call, hint=hint)
+    return cls(detail or message.format(id=instance_id), errno=code, call=call, hint=hint)
 
 
 # --- the caller ---------------------------------------------------------------------------
