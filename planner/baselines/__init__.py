@@ -37,7 +37,7 @@ def baseline_allocators() -> dict[str, Allocator]:
         FirstFit("first-fit"),
         Kubelet("kubelet-packed"),
         Kubelet("kubelet-packed-uncore", align_uncore=True),
-        Kubelet("kubelet-distributed", distributed=True),
+        Kubelet("kubelet-distributed", distributed=True, policy=TopologyPolicy.NONE),
         HwlocSpread("hwloc-spread"),
         Nova("nova-pack", pack=True),
         Nova("nova-spread", pack=False),

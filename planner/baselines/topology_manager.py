@@ -140,6 +140,10 @@ def admit(ws: Workspace, need: int, policy: TopologyPolicy) -> Admission:
     if ws.is_local:
         policy = TopologyPolicy.SINGLE_NUMA_NODE
     if policy is TopologyPolicy.NONE:
+        # No alignment, but the listed nodes still come first when they hold it all.
+        listed = ws.scopes()[0]
+        if len(ws.scopes()) > 1 and len(ws.usable_in(listed)) >= need:
+            return Admission(True, listed)
         return Admission(True, None)
     hint = best_hint(ws, need, single=policy is TopologyPolicy.SINGLE_NUMA_NODE)
     if hint is None:
