@@ -131,7 +131,9 @@ class Plan:
     ``placements`` are the newly placed (or, with rebalance, moved) instances;
     ``existing`` the instances that were already on the host (as they end up);
     ``objective`` / ``bound`` the solver's values (``None`` when nothing was solved);
-    ``metrics`` quality figures of the result (see ``planner.metrics``).
+    ``metrics`` quality figures of the result (see ``planner.metrics``);
+    ``explanation`` why requests could not be placed (numbers per resource and node);
+    ``model_text`` the CP-SAT model as text when the caller asked for it.
     """
 
     status: PlanStatus
@@ -143,6 +145,7 @@ class Plan:
     solve_seconds: float = 0.0
     metrics: Mapping[str, object] = field(default_factory=dict)
     explanation: tuple[str, ...] = ()
+    model_text: str | None = None
 
     @property
     def gap(self) -> float | None:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from kerf.kernel.sim import SimulatedHost
+from tests.kernel.simhost import dual_node_smt2, standard_baseline
+
 PACKAGE = "linux-image-cloud-amd64"
 
 
@@ -70,3 +73,16 @@ def debian_kernel() -> Path:
     if cached:
         return cached[-1]
     return _fetch_debian_kernel(cache)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> SimulatedHost:
+    """A fresh simulated host of the dual_node_smt2 machine, no baseline yet."""
+    return SimulatedHost.create(tmp_path / "mk", dual_node_smt2())
+
+
+@pytest.fixture
+def pooled(sim: SimulatedHost) -> SimulatedHost:
+    """The simulated host after the standard baseline."""
+    sim.write_baseline(standard_baseline())
+    return sim

@@ -1,0 +1,465 @@
+"""The model's input in plain Python: the host seen as core classes, and demands.
+
+Cores are aggregated into *classes* of interchangeable cores: same core group (so same
+NUMA node, socket and L3), same number of threads, same number of free threads, same
+"another instance sits here" flag (and, when rebalancing, the same former owner). For
+every tier of the objective such cores are equivalent, so the model decides *how many*
+cores of a class give *t* threads to a request instead of deciding core by core; the
+concrete cores are picked afterwards, lowest ids first (``realize``). On a 512-CPU host
+this turns tens of thousands of booleans into a few hundred integers.
+
+A *demand* is a request resolved against the host (policies, pinned CPUs, devices,
+the per-request constants of the objective) plus the reason it cannot be admitted at
+all, when that is already clear before solving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from planner.errors import RequestError
+from planner.hardware import PAGE_SIZE, Host, Instance
+from planner.memory import free_bytes
+from planner.objective import Before, Intent, instance_pages_per_node, resolve
+from planner.occupancy import Occupancy
+from planner.policy import CpuAffinity, MemoryPolicy
+from planner.request import DeviceWant, InstanceRequest
+
+
+@dataclass(frozen=True)
+class CoreGroup:
+    """Cores sharing a NUMA node, a socket and an L3 cache; ``rank`` is the canonical
+    position (node, socket, cache, lowest core id) and the group's id."""
+
+    rank: int
+    node: int
+    socket: int
+    l3: int | None
+    cores: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The plain view of the topology that the model reads (built by planner.topology)."""
+
+    groups: tuple[CoreGroup, ...]
+    group_of_core: Mapping[int, int]
+    cpu_nodes: tuple[int, ...]
+    memory_nodes: tuple[int, ...]
+    distances: Mapping[tuple[int, int], int]
+    device_node: Mapping[str, int | None]
+
+    def distance(self, a: int, b: int) -> int:
+        """SLIT distance between two nodes."""
+        return self.distances[(a, b)]
+
+
+@dataclass(frozen=True)
+class CoreClass:
+    """Interchangeable cores: same group, thread count, free threads, sharing and
+    (with rebalance) former owner."""
+
+    index: int
+    group: int
+    node: int
+    socket: int
+    cores: tuple[int, ...]
+    threads: int
+    free: int
+    shared: bool
+    former: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def count(self) -> int:
+        """Number of cores in the class."""
+        return len(self.cores)
+
+    def kept(self, demand: int, take: int) -> int:
+        """CPUs a movable demand keeps when it takes ``take`` threads of one core here."""
+        held = dict(self.former).get(demand, 0)
+        return min(held, take)
+
+
+@dataclass(frozen=True)
+class DeviceDemand:
+    """One device unit a demand needs: a named unit, or any free unit of a device."""
+
+    device: str
+    unit: str | None
+    node: int | None
+
+
+@dataclass(frozen=True)
+class Demand:
+    """A request resolved for the model."""
+
+    index: int
+    intent: Intent
+    devices: tuple[DeviceDemand, ...]
+    fewest_nodes: int
+    most_nodes: int
+    blocked: str | None = None
+    movable: bool = False
+    previous: Instance | None = None
+    previous_pages: Mapping[int, int] = field(default_factory=dict)
+    pinned_per_node: Mapping[int, int] = field(default_factory=dict)
+    pinned_cores: tuple[int, ...] = ()
+    symmetric_to: int | None = None
+
+    @property
+    def name(self) -> str:
+        """Request name."""
+        return self.intent.name
+
+    @property
+    def size(self) -> int:
+        """CPUs wanted."""
+        return self.intent.size
+
+    @property
+    def pages(self) -> int:
+        """Memory pages wanted."""
+        return self.intent.pages
+
+    @property
+    def pinned(self) -> bool:
+        """True when the CPUs are given, not chosen."""
+        return self.intent.pinned is not None
+
+    @property
+    def exclusive(self) -> bool:
+        """True when no other instance may share its cores."""
+        return self.intent.request.exclusive_cores
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the model needs, in plain data."""
+
+    host: Host
+    layout: Layout
+    fixed: tuple[Instance, ...]
+    classes: tuple[CoreClass, ...]
+    demands: tuple[Demand, ...]
+    memory_free: Mapping[int, int]
+    free_cpus: Mapping[int, int]
+    free_nodes: frozenset[int]
+    free_groups: Mapping[int, int]
+    device_free: Mapping[str, tuple[str, ...]]
+    admission_only: bool = False
+
+    def classes_of_node(self, node: int) -> tuple[CoreClass, ...]:
+        """Classes on a NUMA node."""
+        return tuple(k for k in self.classes if k.node == node)
+
+
+def build_spec(
+    host: Host,
+    layout: Layout,
+    fixed: Sequence[Instance],
+    requests: Sequence[InstanceRequest],
+    *,
+    movable: Sequence[Instance] = (),
+    admission_only: bool = False,
+) -> ModelSpec:
+    """Resolve ``requests`` (and, with rebalance, the ``movable`` instances) on ``host``
+    with the ``fixed`` instances in place. Raises RequestError for bad requests."""
+    _check_names(fixed, movable, requests)
+    before = Before.of(host, fixed)
+    occ = before.occupancy
+    demands: list[Demand] = []
+    for inst in movable:
+        demands.append(_movable_demand(host, layout, before, len(demands), inst))
+    for request in requests:
+        demands.append(_demand(host, layout, before, len(demands), resolve(host, request), None))
+    demands = _mark_symmetry(demands)
+
+    classes = _core_classes(host, layout, fixed, demands, occ)
+    pages_free = {n: b // PAGE_SIZE for n, b in free_bytes(host, fixed).items()}
+    total_free_pages = sum(pages_free.values())
+    total_free_cpus = sum(
+        1 for c in occ.free_cpus if host.cpu_by_id[c].core in layout.group_of_core
+    )
+    demands = [_with_capacity_block(d, total_free_cpus, total_free_pages) for d in demands]
+    unit_free: dict[str, list[str]] = {}
+    for unit in occ.free_units:
+        unit_free.setdefault(unit.device, []).append(unit.label)
+    demands = [_with_device_block(d, occ, unit_free) for d in demands]
+    free_groups = {g: before.group_size[g] for g in before.free_groups}
+    return ModelSpec(
+        host=host,
+        layout=layout,
+        fixed=tuple(fixed),
+        classes=tuple(classes),
+        demands=tuple(demands),
+        memory_free=pages_free,
+        free_cpus=dict(before.free_per_node),
+        free_nodes=before.free_nodes,
+        free_groups=free_groups,
+        device_free={d: tuple(units) for d, units in unit_free.items()},
+        admission_only=admission_only,
+    )
+
+
+# --- demands ----------------------------------------------------------------------------
+
+
+def _check_names(
+    fixed: Sequence[Instance], movable: Sequence[Instance], requests: Sequence[InstanceRequest]
+) -> None:
+    existing = {inst.name for inst in (*fixed, *movable)}
+    seen: set[str] = set()
+    for request in requests:
+        if request.name in existing:
+            raise RequestError(
+                f"instance {request.name} already exists on the host",
+                hint="choose another name, or delete the existing instance first",
+            )
+        if request.name in seen:
+            raise RequestError(f"two requests are named {request.name}", hint="instance names must be unique")
+        seen.add(request.name)
+    ids = {inst.id for inst in (*fixed, *movable) if inst.id is not None}
+    for request in requests:
+        if request.id is not None and request.id in ids:
+            raise RequestError(f"instance {request.name}: id {request.id} is already in use")
+
+
+def _demand(
+    host: Host, layout: Layout, before: Before, index: int, intent: Intent, previous: Instance | None
+) -> Demand:
+    request = intent.request
+    devices = resolve_devices(host, layout, request.name, request.devices)
+    pinned_per_node: dict[int, int] = {}
+    pinned_cores: list[int] = []
+    blocked = None
+    if intent.pinned is not None:
+        for cpu in intent.pinned:
+            node = host.cpu_by_id[cpu].numa_node
+            assert node is not None  # resolve() refuses CPUs outside every node
+            pinned_per_node[node] = pinned_per_node.get(node, 0) + 1
+            core = host.cpu_by_id[cpu].core
+            if core not in pinned_cores:
+                pinned_cores.append(core)
+        blocked = _pin_conflict(host, before.occupancy, intent)
+    return Demand(
+        index=index,
+        intent=intent,
+        devices=devices,
+        fewest_nodes=before.fewest_nodes(intent.size),
+        most_nodes=before.most_nodes(intent),
+        blocked=blocked,
+        movable=previous is not None,
+        previous=previous,
+        previous_pages=instance_pages_per_node(host, previous) if previous is not None else {},
+        pinned_per_node=pinned_per_node,
+        pinned_cores=tuple(sorted(pinned_cores)),
+    )
+
+
+def _movable_demand(host: Host, layout: Layout, before: Before, index: int, inst: Instance) -> Demand:
+    """An existing instance that rebalance may move: a request for what it holds now."""
+    request = InstanceRequest(
+        name=inst.name,
+        memory_bytes=max(inst.memory_bytes, PAGE_SIZE),
+        cpu_count=len(inst.cpus),
+        numa_nodes=inst.numa_nodes,
+        cpu_affinity=inst.cpu_affinity or CpuAffinity.COMPACT,
+        memory_policy=inst.memory_policy or MemoryPolicy.LOCAL,
+        devices=tuple(DeviceWant.parse(d) for d in inst.devices),
+        exclusive_cores=inst.exclusive_cores,
+        id=inst.id,
+    )
+    try:
+        intent = resolve(host, request)
+    except RequestError as err:
+        raise RequestError(
+            f"cannot rebalance existing instance {inst.name}: {err.message}",
+            hint="fix the instance's policies in the host description, or plan without rebalance",
+        ) from err
+    return _demand(host, layout, before, index, intent, inst)
+
+
+def _pin_conflict(host: Host, occ: Occupancy, intent: Intent) -> str | None:
+    pinned = intent.pinned or ()
+    held = [c for c in pinned if c in occ.cpu_owner]
+    if held:
+        owners = sorted({occ.cpu_owner[c] for c in held})
+        return f"pinned CPU(s) {_ints(held)} are held by {', '.join(owners)}"
+    if intent.request.exclusive_cores:
+        for cpu in pinned:
+            core = host.core_by_id[host.cpu_by_id[cpu].core]
+            others = sorted(occ.core_owners(core))
+            if others:
+                return f"exclusive-cores: the core of CPU {cpu} is shared with {', '.join(others)}"
+    return None
+
+
+def resolve_devices(
+    host: Host, layout: Layout, name: str, wants: Iterable[DeviceWant]
+) -> tuple[DeviceDemand, ...]:
+    """Turn device references into units or "any unit of" demands; RequestError when a
+    reference names nothing on the host."""
+    result: list[DeviceDemand] = []
+    for want in wants:
+        device = host.device_by_name.get(want.device)
+        if want.kind in ("any-vf", "any-ns"):
+            kind = "sriov" if want.kind == "any-vf" else "nvme"
+            if device is None or device.kind != kind:
+                raise RequestError(
+                    f"instance {name}: {want.text} asks for any "
+                    f"{'VF' if kind == 'sriov' else 'namespace'} of {want.device}, "
+                    + ("which does not exist" if device is None else f"which is not divided that way"),
+                    hint=_device_hint(host),
+                )
+            result.append(DeviceDemand(device.name, None, layout.device_node.get(device.name)))
+            continue
+        unit = host.unit_by_label.get(want.text)
+        if unit is None:
+            raise RequestError(_unknown_device(host, name, want.text), hint=_device_hint(host))
+        if any(d.unit == unit.label for d in result):
+            raise RequestError(f"instance {name}: device {unit.label} is listed twice")
+        result.append(DeviceDemand(unit.device, unit.label, layout.device_node.get(unit.device)))
+    return tuple(result)
+
+
+def _unknown_device(host: Host, name: str, text: str) -> str:
+    device = host.device_by_name.get(text)
+    if device is not None and device.kind == "sriov":
+        return f"instance {name}: {text} is shared out as VFs; ask for {text}_vfN or {text}_vf*"
+    if device is not None and device.kind == "nvme":
+        return f"instance {name}: {text} is shared out as namespaces; ask for {text}_nsN or {text}_ns*"
+    for dev in host.devices:
+        if text.startswith(dev.name + "_"):
+            units = [u.label for u in dev.units()]
+            return (
+                f"instance {name}: {text} is not an available unit of {dev.name} "
+                f"(available: {', '.join(units) or 'none'})"
+            )
+    return f"instance {name}: unknown device {text}"
+
+
+def _device_hint(host: Host) -> str:
+    labels = sorted(host.unit_by_label)
+    shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
+    return f"devices of this host: {shown}" if labels else "this host has no assignable devices"
+
+
+def _with_capacity_block(demand: Demand, free_cpus: int, free_pages: int) -> Demand:
+    if demand.blocked is not None or demand.movable:
+        return demand
+    if demand.pinned:
+        return demand
+    if demand.size > free_cpus:
+        reason = f"needs {demand.size} CPUs; {free_cpus} are free in the pool"
+        return replace(demand, blocked=reason)
+    if demand.pages > free_pages:
+        reason = (
+            f"needs {demand.pages * PAGE_SIZE} bytes of memory; {free_pages * PAGE_SIZE} are free in the pool"
+        )
+        return replace(demand, blocked=reason)
+    return demand
+
+
+def _with_device_block(demand: Demand, occ: Occupancy, unit_free: Mapping[str, list[str]]) -> Demand:
+    if demand.blocked is not None or demand.movable:
+        return demand
+    for dev in demand.devices:
+        if dev.unit is not None and dev.unit in occ.unit_owner:
+            return replace(demand, blocked=f"device {dev.unit} is held by {occ.unit_owner[dev.unit]}")
+    wanted: dict[str, int] = {}
+    for dev in demand.devices:
+        wanted[dev.device] = wanted.get(dev.device, 0) + 1
+    for device, count in sorted(wanted.items()):
+        free = len(unit_free.get(device, ()))
+        if count > free:
+            return replace(demand, blocked=f"wants {count} unit(s) of {device}; {free} are free")
+    return demand
+
+
+def _shape(d: Demand) -> tuple[object, ...] | None:
+    if d.pinned or d.movable or d.blocked is not None or any(dev.unit is not None for dev in d.devices):
+        return None
+    i = d.intent
+    return (
+        i.size, i.pages, i.affinity, i.policy, d.exclusive, i.preferred, i.spread_target, i.cpu_nodes,
+        i.memory_nodes, i.even_memory, tuple(dev.device for dev in d.devices),
+    )
+
+
+def _mark_symmetry(demands: list[Demand]) -> list[Demand]:
+    """Identical demands are interchangeable: the model admits earlier ones first."""
+    last: dict[tuple[object, ...], int] = {}
+    result = []
+    for d in demands:
+        shape = _shape(d)
+        if shape is not None and shape in last:
+            d = replace(d, symmetric_to=last[shape])
+        if shape is not None:
+            last[shape] = d.index
+        result.append(d)
+    return result
+
+
+# --- core classes ---------------------------------------------------------------------------
+
+
+def _core_classes(
+    host: Host, layout: Layout, fixed: Sequence[Instance], demands: Sequence[Demand], occ: Occupancy
+) -> list[CoreClass]:
+    exclusive_owners = {inst.name for inst in fixed if inst.exclusive_cores}
+    pinned_cores = {core for d in demands for core in d.pinned_cores}
+    former_of: dict[int, int] = {}
+    for d in demands:
+        if d.previous is not None:
+            for cpu in d.previous.cpus:
+                former_of[cpu] = d.index
+    group_by_rank = {g.rank: g for g in layout.groups}
+    buckets: dict[_ClassKey, list[int]] = {}
+    for core in host.cores:
+        rank = layout.group_of_core.get(core.id)
+        if rank is None or core.id in pinned_cores:
+            # pinned cores belong to their request alone (never shared inside one plan)
+            continue
+        owners = occ.core_owners(core)
+        if owners & exclusive_owners:
+            continue
+        free = len(occ.free_threads(core))
+        if free == 0:
+            continue
+        held: dict[int, int] = {}
+        for cpu in core.cpus:
+            if cpu in former_of:
+                held[former_of[cpu]] = held.get(former_of[cpu], 0) + 1
+        key = _ClassKey(rank, -free, len(core.cpus), bool(owners), tuple(sorted(held.items())))
+        buckets.setdefault(key, []).append(core.id)
+    classes = []
+    for key in sorted(buckets, key=lambda k: (k, min(buckets[k]))):
+        group = group_by_rank[key.group]
+        classes.append(
+            CoreClass(
+                index=len(classes),
+                group=group.rank,
+                node=group.node,
+                socket=group.socket,
+                cores=tuple(sorted(buckets[key])),
+                threads=key.threads,
+                free=-key.free_desc,
+                shared=key.shared,
+                former=key.former,
+            )
+        )
+    return classes
+
+
+@dataclass(frozen=True, order=True)
+class _ClassKey:
+    group: int
+    free_desc: int
+    threads: int
+    shared: bool
+    former: tuple[tuple[int, int], ...]
+
+
+def _ints(values: Iterable[int]) -> str:
+    return ", ".join(str(v) for v in values)

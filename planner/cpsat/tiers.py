@@ -1,0 +1,263 @@
+"""The objective's tiers (planner.objective.TIERS) as linear expressions of the model.
+
+Each ``add_*`` function returns the tier's terms; where a tier needs a helper variable
+(a "both used" flag, a maximum) it is created here. Every expression is an upper bound
+of the true tier value that the solver can make exact, so minimising it, and then
+fixing it at its optimum, yields the true optimum of the documented objective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ortools.sat.python import cp_model
+
+from planner.cpsat.model import Vars
+from planner.cpsat.spec import Demand, ModelSpec
+from planner.objective import LOCAL, TIERS
+from planner.policy import CpuAffinity
+
+Var = cp_model.IntVar
+
+
+@dataclass
+class Tier:
+    """Σ coef·var + constant, with the variables' bounds kept to bound the sum."""
+
+    name: str
+    terms: list[tuple[int, Var, int, int]] = field(default_factory=list)
+    constant: int = 0
+
+    def add(self, coef: int, var: Var) -> None:
+        """Add ``coef * var``."""
+        if coef:
+            domain = list(var.proto.domain)  # the proto's repeated field has no negative indexing
+            self.terms.append((coef, var, domain[0], domain[-1]))
+
+    def add_all(self, coef: int, variables: Iterable[Var]) -> None:
+        """Add ``coef * var`` for every variable."""
+        for var in variables:
+            self.add(coef, var)
+
+    @property
+    def lower(self) -> int:
+        """Smallest value the expression can take over the variables' domains."""
+        return self.constant + sum(min(c * lo, c * hi) for c, _, lo, hi in self.terms)
+
+    @property
+    def upper(self) -> int:
+        """Largest value the expression can take over the variables' domains."""
+        return self.constant + sum(max(c * lo, c * hi) for c, _, lo, hi in self.terms)
+
+    def expr(self) -> cp_model.LinearExprT:
+        """The linear expression."""
+        if not self.terms:
+            return self.constant
+        return cp_model.LinearExpr.weighted_sum(
+            [var for _, var, _, _ in self.terms], [c for c, _, _, _ in self.terms]
+        ) + self.constant
+
+    def value(self, solver: cp_model.CpSolver) -> int:
+        """The expression's value in the solver's current solution."""
+        return self.constant + sum(c * int(solver.value(var)) for c, var, _, _ in self.terms)
+
+
+def build_tiers(model: cp_model.CpModel, spec: ModelSpec, v: Vars) -> list[Tier]:
+    """Every tier in TIERS order (only admission when ``spec.admission_only``)."""
+    tiers = {name: Tier(name) for name in TIERS}
+    add_unplaced(spec, v, tiers["unplaced"], tiers["unplaced_cpus"])
+    if spec.admission_only:
+        return [tiers["unplaced"], tiers["unplaced_cpus"]]
+    add_moves(model, spec, v, tiers["moved_cpus"], tiers["moved_pages"])
+    for d in spec.demands:
+        if d.blocked is not None:
+            continue
+        if not d.pinned:
+            add_preference(spec, v, d, tiers["preference"])
+            add_numa(model, spec, v, d, tiers["numa"], tiers["balance"])
+            if d.intent.affinity is not CpuAffinity.SPREAD:
+                add_span(model, spec, v, d, tiers["span"])
+        add_device_locality(model, spec, v, d, tiers["device"])
+        add_distance(model, spec, v, d, tiers["distance"])
+    add_smt(spec, v, tiers["smt"])
+    add_fragmentation(model, spec, v, tiers["fragmentation"])
+    add_tiebreak(spec, v, tiers["tiebreak"])
+    return [tiers[name] for name in TIERS]
+
+
+def add_unplaced(spec: ModelSpec, v: Vars, count: Tier, cpus: Tier) -> None:
+    """Requests (and their CPUs) left out."""
+    for d in spec.demands:
+        count.constant += 1
+        count.add(-1, v.admit[d.index])
+        cpus.constant += d.size
+        cpus.add(-d.size, v.admit[d.index])
+
+
+def add_moves(model: cp_model.CpModel, spec: ModelSpec, v: Vars, cpus: Tier, pages: Tier) -> None:
+    """Rebalance: CPUs a movable instance gives up, pages that leave a node."""
+    for d in spec.demands:
+        if not d.movable:
+            continue
+        cpus.constant += d.size
+        for k, t, var in v.pieces_of(d.index):
+            cpus.add(-spec.classes[k].kept(d.index, t), var)
+        for n, old in d.previous_pages.items():
+            mem = v.mem.get((d.index, n))
+            left = model.new_int_var(0, old, f"moved_pages[{d.name},{n}]")
+            if mem is not None:
+                model.add(left >= old - mem)
+            else:
+                model.add(left == old)
+            pages.add(1, left)
+
+
+def add_preference(spec: ModelSpec, v: Vars, d: Demand, tier: Tier) -> None:
+    """CPUs outside the preferred nodes."""
+    preferred = d.intent.preferred
+    if preferred:
+        tier.add_all(1, (v.cpus[d.index, n] for n in spec.layout.cpu_nodes if n not in preferred))
+
+
+def add_numa(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, numa: Tier, balance: Tier) -> None:
+    """compact: nodes used beyond m*; spread: target nodes missed, and the imbalance."""
+    a = v.admit[d.index]
+    nodes = spec.layout.cpu_nodes
+    if d.intent.affinity is CpuAffinity.COMPACT:
+        numa.add_all(1, (v.used[d.index, n] for n in nodes))
+        numa.add(-d.fewest_nodes, a)
+    elif d.intent.affinity is CpuAffinity.SPREAD:
+        numa.add(d.most_nodes, a)
+        numa.add_all(-1, (v.used[d.index, n] for n in nodes if n in d.intent.spread_target))
+        hi = model.new_int_var(0, d.size, f"most_cpus[{d.name}]")
+        lo = model.new_int_var(0, d.size, f"fewest_cpus[{d.name}]")
+        for n in nodes:
+            model.add(hi >= v.cpus[d.index, n])
+            model.add(lo <= v.cpus[d.index, n] + d.size * (1 - v.used[d.index, n]))
+        model.add(lo <= hi)
+        balance.add(1, hi)
+        balance.add(-1, lo)
+
+
+def add_span(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, tier: Tier) -> None:
+    """Core groups and sockets the CPUs touch."""
+    in_group: dict[int, list[tuple[int, Var]]] = {}
+    for k, _, var in v.pieces_of(d.index):
+        cls = spec.classes[k]
+        in_group.setdefault(cls.group, []).append((cls.count, var))
+    socket_of = {g.rank: g.socket for g in spec.layout.groups}
+    group_flags: dict[int, Var] = {}
+    for g, entries in sorted(in_group.items()):
+        flag = model.new_bool_var(f"group_used[{d.name},{g}]")
+        limit = min(d.size, sum(count for count, _ in entries))
+        model.add(sum(var for _, var in entries) <= limit * flag)
+        group_flags[g] = flag
+        tier.add(1, flag)
+    sockets: dict[int, list[Var]] = {}
+    for g, flag in group_flags.items():
+        sockets.setdefault(socket_of[g], []).append(flag)
+    for s, flags in sorted(sockets.items()):
+        sock = model.new_bool_var(f"socket_used[{d.name},{s}]")
+        for flag in flags:
+            model.add(sock >= flag)
+        tier.add(1, sock)
+
+
+def add_device_locality(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, tier: Tier) -> None:
+    """Wanted devices whose node holds none of the CPUs."""
+    for i, dev in enumerate(d.devices):
+        if dev.node is None:
+            continue
+        used = v.used.get((d.index, dev.node))
+        if used is None:
+            tier.add(1, v.admit[d.index])
+            continue
+        miss = model.new_bool_var(f"device_miss[{d.name},{i}]")
+        model.add(miss >= v.admit[d.index] - used)
+        tier.add(1, miss)
+
+
+def add_distance(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, tier: Tier) -> None:
+    """Σ (SLIT − 10) over (CPU node, memory node) pairs in use."""
+    memory_nodes = sorted(m for (dd, m) in v.mem_used if dd == d.index)
+    for n in spec.layout.cpu_nodes:
+        for m in memory_nodes:
+            cost = max(0, spec.layout.distance(n, m) - LOCAL)
+            if cost == 0:
+                continue
+            both = model.new_bool_var(f"pair[{d.name},{n},{m}]")
+            model.add(both >= v.used[d.index, n] + v.mem_used[d.index, m] - 1)
+            tier.add(cost, both)
+
+
+def add_smt(spec: ModelSpec, v: Vars, tier: Tier) -> None:
+    """Cores shared with another instance, plus cores held only in part."""
+    for (_, k, t), var in v.pieces.items():
+        cls = spec.classes[k]
+        tier.add(int(cls.shared) + int(t < cls.threads), var)
+    for k, pairs in v.pairs.items():
+        if not spec.classes[k].shared:
+            tier.add(2, pairs)
+    host = spec.host
+    for d in spec.demands:
+        if not d.pinned or d.blocked is not None:
+            continue
+        mine = set(d.intent.pinned or ())
+        fixed_owner = {cpu for inst in spec.fixed for cpu in inst.cpus}
+        for core_id in d.pinned_cores:
+            core = host.core_by_id[core_id]
+            held = sum(1 for c in core.cpus if c in mine)
+            constant = int(held < len(core.cpus)) + int(any(c in fixed_owner for c in core.cpus))
+            tier.add(constant, v.admit[d.index])
+            shared = v.pin_shared.get((d.index, core_id))
+            if shared is not None and not any(c in fixed_owner for c in core.cpus):
+                tier.add(1, shared)
+
+
+def add_fragmentation(model: cp_model.CpModel, spec: ModelSpec, v: Vars, tier: Tier) -> None:
+    """Completely free nodes and core groups left partly used."""
+    for n in sorted(spec.free_nodes):
+        taken = [v.cpus[d.index, n] for d in spec.demands if (d.index, n) in v.cpus]
+        _add_broken(model, f"node{n}", taken, [], spec.free_cpus[n], tier)
+    host = spec.host
+    for g, free in sorted(spec.free_groups.items()):
+        taken_pieces = [
+            (t, var) for (_, k, t), var in v.pieces.items() if spec.classes[k].group == g
+        ]
+        pinned = []
+        for d in spec.demands:
+            if d.pinned and d.blocked is None:
+                count = sum(1 for c in d.intent.pinned or () if spec.layout.group_of_core[host.cpu_by_id[c].core] == g)
+                if count:
+                    pinned.append((count, v.admit[d.index]))
+        _add_broken(model, f"group{g}", [], taken_pieces + pinned, free, tier)
+
+
+def _add_broken(
+    model: cp_model.CpModel,
+    name: str,
+    taken_vars: list[Var],
+    taken_terms: list[tuple[int, Var]],
+    free: int,
+    tier: Tier,
+) -> None:
+    taken = sum(taken_vars) + sum(c * var for c, var in taken_terms)
+    touched = model.new_bool_var(f"touched[{name}]")
+    filled = model.new_bool_var(f"filled[{name}]")
+    broken = model.new_bool_var(f"broken[{name}]")
+    model.add(taken <= free * touched)
+    model.add(taken >= free * filled)
+    model.add(broken >= touched - filled)
+    tier.add(1, broken)
+
+
+def add_tiebreak(spec: ModelSpec, v: Vars, tier: Tier) -> None:
+    """Σ of the core-group rank of every CPU: lowest groups first."""
+    for (_, k, t), var in v.pieces.items():
+        tier.add(spec.classes[k].group * t, var)
+    host = spec.host
+    for d in spec.demands:
+        if d.pinned and d.blocked is None:
+            rank = sum(spec.layout.group_of_core[host.cpu_by_id[c].core] for c in d.intent.pinned or ())
+            tier.add(rank, v.admit[d.index])

@@ -1,0 +1,474 @@
+"""The planner's objective, evaluated on a finished placement in plain Python.
+
+This is the written-down meaning of "a good plan" (docs/planner.md has the prose). The
+solver optimises exactly these numbers; tests evaluate any allocator's result with
+:func:`evaluate` and compare it with the solver's, and the exhaustive oracle ranks
+every candidate placement of a small host by it.
+
+A plan's score is a vector of non-negative integers compared lexicographically, in the
+order of :data:`TIERS`:
+
+``unplaced``       requests left out (a gang admits as many as possible first)
+``unplaced_cpus``  their CPUs (then as many CPUs as possible)
+``moved_cpus``     CPUs an existing instance no longer holds (rebalance only)
+``moved_pages``    4 KiB pages of memory that change NUMA node (rebalance only)
+``preference``     CPUs outside the preferred ``numa_nodes`` (not with memory bind)
+``numa``           compact: NUMA nodes used minus the fewest that could hold it;
+                   spread: target nodes left unused that could have been used
+``balance``        spread: most minus fewest CPUs on a used node
+``device``         wanted devices whose NUMA node holds none of the instance's CPUs
+``distance``       Σ over CPU nodes n and memory nodes m of (SLIT(n, m) − 10)
+``span``           compact / local: sockets used + core groups (L3) used
+``smt``            cores shared with another instance + cores held only in part
+``fragmentation``  NUMA nodes and core groups that were completely free and now are
+                   partly used
+``tiebreak``       Σ over the CPUs of the rank of their core group (lowest first)
+
+Instance-level tiers are summed over the plan's placements; the per-policy terms
+(``preference`` to ``span``) are zero for requests with pinned CPUs, whose shape is
+given. The "free before" state is the host with the instances the plan may not move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from planner.errors import RequestError
+from planner.hardware import PAGE_SIZE, Core, Host, Instance
+from planner.occupancy import Occupancy
+from planner.policy import CpuAffinity, MemoryPolicy
+from planner.request import InstanceRequest
+
+TIERS: tuple[str, ...] = (
+    "unplaced",
+    "unplaced_cpus",
+    "moved_cpus",
+    "moved_pages",
+    "preference",
+    "numa",
+    "balance",
+    "device",
+    "distance",
+    "span",
+    "smt",
+    "fragmentation",
+    "tiebreak",
+)
+TIER_INDEX: Mapping[str, int] = {name: i for i, name in enumerate(TIERS)}
+LOCAL = 10
+
+
+# --- core groups (shared with planner.topology, which draws them into the graph) ----------
+
+
+def core_group_key(host: Host, core: Core) -> tuple[int, int, int]:
+    """(NUMA node, socket, L3 id or -1): cores with the same key form one core group."""
+    first = host.cpu_by_id[core.cpus[0]]
+    return (core.numa_node if core.numa_node is not None else -1, core.socket, -1 if first.l3 is None else first.l3)
+
+
+def group_rank_of_core(host: Host) -> Mapping[int, int]:
+    """Core id -> rank of its core group in the canonical order (node, socket, L3, lowest
+    core id). Cores outside any NUMA node get no rank (they are never placed)."""
+    first_core: dict[tuple[int, int, int], int] = {}
+    for core in host.cores:
+        if core.numa_node is None or core.numa_node not in host.node_by_id:
+            continue
+        key = core_group_key(host, core)
+        first_core[key] = min(first_core.get(key, core.id), core.id)
+    order = sorted(first_core, key=lambda k: (k, first_core[k]))
+    rank = {key: i for i, key in enumerate(order)}
+    return {
+        core.id: rank[core_group_key(host, core)]
+        for core in host.cores
+        if core.numa_node is not None and core.numa_node in host.node_by_id
+    }
+
+
+def pages(size: int) -> int:
+    """Whole 4 KiB pages needed for ``size`` bytes."""
+    return -(-size // PAGE_SIZE)
+
+
+# --- what a request means ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A request with its policies resolved against a host (see docs/planner.md).
+
+    ``cpu_nodes``: the only nodes CPUs may use (local affinity tied to a memory node),
+    or ``None`` for any. ``memory_nodes``: where memory may go, or ``None`` when it
+    follows the CPUs. ``even_memory``: split evenly (interleave) rather than in
+    proportion to CPUs (local) or freely (bind).
+    """
+
+    request: InstanceRequest
+    size: int
+    pages: int
+    pinned: tuple[int, ...] | None
+    preferred: frozenset[int]
+    spread_target: frozenset[int]
+    cpu_nodes: frozenset[int] | None
+    memory_nodes: frozenset[int] | None
+    even_memory: bool
+
+    @property
+    def name(self) -> str:
+        """The request's name."""
+        return self.request.name
+
+    @property
+    def affinity(self) -> CpuAffinity:
+        """CPU affinity policy."""
+        return self.request.cpu_affinity
+
+    @property
+    def policy(self) -> MemoryPolicy:
+        """Memory policy."""
+        return self.request.memory_policy
+
+
+def cpu_node_ids(host: Host) -> tuple[int, ...]:
+    """NUMA nodes that have at least one CPU, ascending."""
+    return tuple(n.id for n in sorted(host.numa_nodes, key=lambda n: n.id) if n.cpus)
+
+
+def resolve(host: Host, request: InstanceRequest) -> Intent:
+    """Resolve a request's policies on ``host``; RequestError for contradictions."""
+    name = request.name
+    nodes = tuple(request.numa_nodes)
+    unknown = sorted(set(nodes) - set(host.node_ids))
+    if unknown:
+        raise RequestError(
+            f"instance {name}: unknown NUMA node(s) {_list(unknown)}; the host has {_list(host.node_ids)}",
+            hint="numa-nodes must name nodes of the host description",
+        )
+    if len(set(nodes)) != len(nodes):
+        raise RequestError(f"instance {name}: numa-nodes lists a node twice ({_list(nodes)})")
+    if request.memory_bytes <= 0:
+        raise RequestError(
+            f"instance {name}: memory must be a positive size, got {request.memory_bytes} bytes",
+            hint="give memory like 4GB or memory-bytes = <0x0 0x100000000>",
+        )
+    policy, affinity = request.memory_policy, request.cpu_affinity
+    if policy is MemoryPolicy.BIND and not nodes:
+        raise RequestError(
+            f"instance {name}: memory-policy bind needs the NUMA nodes to bind to",
+            hint="add numa-nodes, or use memory-policy local",
+        )
+    with_cpus = set(cpu_node_ids(host))
+    if affinity is CpuAffinity.LOCAL and len(nodes) > 1:
+        raise RequestError(
+            f"instance {name}: cpu-affinity local keeps CPUs and memory on one NUMA node, "
+            f"but numa-nodes lists {len(nodes)} ({_list(nodes)})",
+            hint="list one node, or use cpu-affinity compact",
+        )
+    if affinity is CpuAffinity.LOCAL and nodes and nodes[0] not in with_cpus:
+        raise RequestError(
+            f"instance {name}: cpu-affinity local needs CPUs on node {nodes[0]}, which has none",
+            hint="memory-only nodes can be reached with memory-policy bind or interleave",
+        )
+    pinned = _check_pins(host, request)
+    if pinned is not None and affinity is CpuAffinity.LOCAL:
+        pin_nodes = {host.cpu_by_id[c].numa_node for c in pinned}
+        if len(pin_nodes) > 1:
+            raise RequestError(
+                f"instance {name}: cpu-affinity local, but the pinned CPUs lie on nodes "
+                f"{_list(sorted(n for n in pin_nodes if n is not None))}",
+                hint="pin CPUs of one node, or use cpu-affinity compact",
+            )
+
+    listed = frozenset(nodes)
+    preferred = listed if policy is not MemoryPolicy.BIND else frozenset()
+    target = frozenset(listed & with_cpus) or frozenset(with_cpus)
+    memory_nodes: frozenset[int] | None = None
+    if policy is MemoryPolicy.BIND or (policy is MemoryPolicy.INTERLEAVE and listed):
+        memory_nodes = listed
+    cpu_nodes: frozenset[int] | None = None
+    if affinity is CpuAffinity.LOCAL and memory_nodes is not None:
+        # local keeps memory on the CPUs' node, so the CPUs must sit on a memory node
+        cpu_nodes = frozenset(memory_nodes & with_cpus)
+        if not cpu_nodes:
+            raise RequestError(
+                f"instance {name}: cpu-affinity local, but none of the memory nodes "
+                f"{_list(sorted(memory_nodes))} has CPUs",
+                hint="use cpu-affinity compact to run on CPUs of another node",
+            )
+    return Intent(
+        request=request,
+        size=request.size,
+        pages=pages(request.memory_bytes),
+        pinned=pinned,
+        preferred=preferred,
+        spread_target=target,
+        cpu_nodes=cpu_nodes,
+        memory_nodes=memory_nodes,
+        even_memory=policy is MemoryPolicy.INTERLEAVE,
+    )
+
+
+def _check_pins(host: Host, request: InstanceRequest) -> tuple[int, ...] | None:
+    if request.cpus is None:
+        return None
+    missing = sorted(c for c in request.cpus if c not in host.cpu_by_id)
+    if missing:
+        raise RequestError(
+            f"instance {request.name}: pinned CPU(s) {_list(missing)} do not exist on this host",
+            hint="list CPUs of the host's pool (kerf validate HOST shows it)",
+        )
+    outside = sorted(c for c in request.cpus if c not in host.available)
+    if outside:
+        kept = sorted(c for c in outside if c in host.host_reserved)
+        what = "are reserved for the host" if kept == outside else "are not in the pool"
+        raise RequestError(
+            f"instance {request.name}: pinned CPU(s) {_list(outside)} {what}",
+            hint="pin CPUs from the pool, or use cpu-count to let kerf choose",
+        )
+    unplaceable = sorted(c for c in request.cpus if host.cpu_by_id[c].numa_node not in host.node_by_id)
+    if unplaceable:
+        raise RequestError(f"instance {request.name}: pinned CPU(s) {_list(unplaceable)} belong to no NUMA node")
+    return tuple(request.cpus)
+
+
+def _list(values: Iterable[int]) -> str:
+    return ", ".join(str(v) for v in values) or "none"
+
+
+# --- the free state before the plan -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Before:
+    """What is free before the plan: per-node free CPUs and the fully free units."""
+
+    occupancy: Occupancy
+    free_per_node: Mapping[int, int]
+    free_nodes: frozenset[int]
+    free_groups: frozenset[int]
+    group_size: Mapping[int, int]
+
+    @classmethod
+    def of(cls, host: Host, fixed: Iterable[Instance]) -> Before:
+        """The state of ``host`` with the ``fixed`` instances placed."""
+        occ = Occupancy.of(host, fixed)
+        nodes = cpu_node_ids(host)
+        free_per_node = {n: len(occ.free_cpus_by_node.get(n, ())) for n in nodes}
+        pool_per_node = {n: len(host.pool_cpus_of_node(n)) for n in nodes}
+        free_nodes = frozenset(n for n in nodes if pool_per_node[n] and free_per_node[n] == pool_per_node[n])
+        ranks = group_rank_of_core(host)
+        pool_in_group: dict[int, int] = {}
+        free_in_group: dict[int, int] = {}
+        for core in host.cores:
+            if core.id not in ranks:
+                continue
+            g = ranks[core.id]
+            pool_in_group[g] = pool_in_group.get(g, 0) + sum(1 for c in core.cpus if c in host.available)
+            free_in_group[g] = free_in_group.get(g, 0) + len(occ.free_threads(core))
+        free_groups = frozenset(g for g, n in pool_in_group.items() if n and free_in_group[g] == n)
+        return cls(occ, free_per_node, free_nodes, free_groups, free_in_group)
+
+    def fewest_nodes(self, size: int) -> int:
+        """m*: the fewest NUMA nodes whose free CPUs could hold ``size`` (largest first)."""
+        count, total = 0, 0
+        for free in sorted(self.free_per_node.values(), reverse=True):
+            if total >= size or free == 0:
+                break
+            total += free
+            count += 1
+        return max(count, 1)
+
+    def most_nodes(self, intent: Intent) -> int:
+        """k*: how many spread-target nodes with free CPUs the request could touch."""
+        usable = sum(1 for n in intent.spread_target if self.free_per_node.get(n, 0) > 0)
+        return min(intent.size, usable)
+
+
+# --- evaluation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Score:
+    """Tier values of a plan, compared lexicographically in :data:`TIERS` order."""
+
+    values: tuple[int, ...]
+
+    def named(self) -> dict[str, int]:
+        """Tier name -> value."""
+        return dict(zip(TIERS, self.values, strict=True))
+
+    def __getitem__(self, tier: str) -> int:
+        return self.values[TIER_INDEX[tier]]
+
+    def __lt__(self, other: Score) -> bool:
+        return self.values < other.values
+
+    def __le__(self, other: Score) -> bool:
+        return self.values <= other.values
+
+
+def instance_pages_per_node(host: Host, instance: Instance) -> dict[int, int]:
+    """NUMA node -> pages of the instance's memory there (regions located by address
+    when known, else by their declared node)."""
+    per: dict[int, int] = {}
+    for region in instance.memory:
+        node = region.numa_node
+        if region.base is not None:
+            node = host.node_of_address(region.base)
+        if node is None:
+            continue
+        per[node] = per.get(node, 0) + pages(region.size)
+    return per
+
+
+def evaluate(
+    host: Host,
+    fixed: Sequence[Instance],
+    requests: Sequence[InstanceRequest],
+    placed: Mapping[str, Instance],
+    *,
+    previous: Mapping[str, Instance] | None = None,
+) -> Score:
+    """Score a plan.
+
+    ``fixed``: instances the plan did not move (the "before" state); ``requests``: what
+    was asked (including, with rebalance, the movable instances as requests);
+    ``placed``: request name -> its placement (absent = unplaced); ``previous``:
+    movable instances as they were, for the moved tiers.
+    """
+    before = Before.of(host, fixed)
+    everyone = list(fixed) + list(placed.values())
+    after = Occupancy.of(host, everyone)
+    ranks = group_rank_of_core(host)
+    totals = [0] * len(TIERS)
+
+    def add(tier: str, value: int) -> None:
+        totals[TIER_INDEX[tier]] += value
+
+    for request in requests:
+        placement = placed.get(request.name)
+        if placement is None:
+            add("unplaced", 1)
+            add("unplaced_cpus", request.size)
+            continue
+        intent = resolve(host, request)
+        for tier, value in _instance_terms(host, before, after, intent, placement, ranks).items():
+            add(tier, value)
+        if previous and request.name in previous:
+            old = previous[request.name]
+            add("moved_cpus", len(set(old.cpus) - set(placement.cpus)))
+            old_pages = instance_pages_per_node(host, old)
+            new_pages = instance_pages_per_node(host, placement)
+            add("moved_pages", sum(max(0, p - new_pages.get(n, 0)) for n, p in old_pages.items()))
+
+    add("fragmentation", _broken_units(host, before, after, ranks))
+    return Score(tuple(totals))
+
+
+def _instance_terms(
+    host: Host, before: Before, after: Occupancy, intent: Intent, inst: Instance, ranks: Mapping[int, int]
+) -> dict[str, int]:
+    cpu_nodes: dict[int, int] = {}
+    for cpu in inst.cpus:
+        node = host.cpu_by_id[cpu].numa_node
+        if node is not None:
+            cpu_nodes[node] = cpu_nodes.get(node, 0) + 1
+    used = set(cpu_nodes)
+    mem_nodes = {n for n, p in instance_pages_per_node(host, inst).items() if p > 0}
+    terms: dict[str, int] = {}
+    if intent.pinned is None:
+        if intent.preferred:
+            terms["preference"] = sum(c for n, c in cpu_nodes.items() if n not in intent.preferred)
+        if intent.affinity is CpuAffinity.COMPACT:
+            terms["numa"] = len(used) - before.fewest_nodes(intent.size)
+        elif intent.affinity is CpuAffinity.SPREAD:
+            terms["numa"] = before.most_nodes(intent) - len(used & intent.spread_target)
+            terms["balance"] = max(cpu_nodes.values()) - min(cpu_nodes.values())
+        if intent.affinity is not CpuAffinity.SPREAD:
+            cores = {host.cpu_by_id[c].core for c in inst.cpus}
+            terms["span"] = len({host.cpu_by_id[c].socket for c in inst.cpus}) + len({ranks[c] for c in cores})
+    misses = 0
+    for label in inst.devices:
+        unit = host.unit_by_label.get(label)
+        if unit is not None and unit.numa_node is not None and unit.numa_node not in used:
+            misses += 1
+    terms["device"] = misses
+    terms["distance"] = sum(max(0, host.distance(n, m) - LOCAL) for n in used for m in mem_nodes)
+    mine = set(inst.cpus)
+    smt = 0
+    for core_id in sorted({host.cpu_by_id[c].core for c in inst.cpus}):
+        core = host.core_by_id[core_id]
+        held = [c for c in core.cpus if c in mine]
+        if any(after.cpu_owner.get(c, inst.name) != inst.name for c in core.cpus):
+            smt += 1
+        if len(held) < len(core.cpus):
+            smt += 1
+    terms["smt"] = smt
+    terms["tiebreak"] = sum(ranks[host.cpu_by_id[c].core] for c in inst.cpus)
+    return terms
+
+
+def _broken_units(host: Host, before: Before, after: Occupancy, ranks: Mapping[int, int]) -> int:
+    """Completely free NUMA nodes and core groups that the plan leaves partly used."""
+    broken = 0
+    for node in before.free_nodes:
+        left = len(after.free_cpus_by_node.get(node, ()))
+        if 0 < left < before.free_per_node[node]:
+            broken += 1
+    free_left: dict[int, int] = {}
+    for core in host.cores:
+        if core.id in ranks and ranks[core.id] in before.free_groups:
+            free_left[ranks[core.id]] = free_left.get(ranks[core.id], 0) + len(after.free_threads(core))
+    for group in before.free_groups:
+        if 0 < free_left.get(group, 0) < before.group_size[group]:
+            broken += 1
+    return broken
+
+
+# --- bounds and the scalar form -------------------------------------------------------------
+
+
+def tier_bounds(host: Host, requests: Sequence[InstanceRequest], *, movable_cpus: int = 0,
+                movable_pages: int = 0) -> tuple[int, ...]:
+    """An upper bound of every tier over all plans for ``requests`` on ``host``.
+
+    The solver uses them as mixed-radix weights when it optimises several tiers in one
+    solve, and :func:`scalar` uses them to print one number for a score.
+    """
+    nodes = cpu_node_ids(host)
+    ranks = group_rank_of_core(host)
+    groups = len(set(ranks.values())) or 1
+    d_max = max((max(0, host.distance(a, b) - LOCAL) for a in host.node_ids for b in host.node_ids), default=0)
+    bound = dict.fromkeys(TIERS, 0)
+    bound["unplaced"] = len(requests)
+    bound["moved_cpus"] = movable_cpus
+    bound["moved_pages"] = movable_pages
+    for r in requests:
+        v = r.size
+        bound["unplaced_cpus"] += v
+        pinned = r.cpus is not None
+        spread = r.cpu_affinity is CpuAffinity.SPREAD
+        if not pinned and r.numa_nodes and r.memory_policy is not MemoryPolicy.BIND:
+            bound["preference"] += v
+        if not pinned and r.cpu_affinity is not CpuAffinity.LOCAL:
+            bound["numa"] += len(nodes)
+        if not pinned and spread:
+            bound["balance"] += v
+        bound["device"] += len(r.devices)
+        bound["distance"] += min(v, len(nodes)) * len(host.node_ids) * d_max
+        if not pinned and not spread:
+            bound["span"] += min(v, len(host.sockets)) + min(v, groups)
+        bound["smt"] += 2 * v
+        bound["tiebreak"] += v * (groups - 1)
+    bound["fragmentation"] = len(nodes) + groups
+    return tuple(bound[t] for t in TIERS)
+
+
+def scalar(values: Sequence[int], bounds: Sequence[int]) -> int:
+    """One number for a score: tiers as digits of a mixed-radix number whose radices
+    are ``bound + 1`` (so a smaller scalar is a lexicographically smaller score)."""
+    total = 0
+    for value, bound in zip(values, bounds, strict=True):
+        total = total * (bound + 1) + value
+    return total

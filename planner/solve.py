@@ -1,0 +1,161 @@
+"""``plan(host, existing, requests, options) -> Plan``: the planner's entry point.
+
+Steps: resolve the requests against the host (bad input raises RequestError), build
+the core-class model (planner.cpsat), optimise the objective tiers lexicographically
+(planner.objective documents them), turn the counts into concrete CPUs, memory
+regions and devices, score the result with the plain-Python objective (and check that
+the solver agrees with it), and explain whatever could not be placed.
+
+The planner does no I/O: with ``dump_model`` the model's text comes back in
+``Plan.model_text`` for the caller to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from planner.errors import PlanInvalidError, RequestError
+from planner.hardware import Host, Instance
+from planner.objective import TIERS, evaluate, scalar, tier_bounds
+from planner.request import InstanceRequest, Plan, PlanStatus, Unplaced
+
+if TYPE_CHECKING:
+    from planner.cpsat.search import Outcome, Settings
+    from planner.cpsat.spec import ModelSpec
+
+DEFAULT_TIME_LIMIT = 10.0
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How to plan.
+
+    ``time_limit``: wall seconds for the whole optimisation (the plan is FEASIBLE with
+    its gap when it runs out); ``workers``/``seed``: CP-SAT search workers and random
+    seed (one worker and a fixed seed give the same plan for the same input);
+    ``deterministic_time``: an additional limit in CP-SAT's deterministic time units,
+    which keeps limited runs repeatable; ``rebalance``: existing instances may move (the
+    plan then minimises moved CPUs and pages right after admission); ``dump_model``:
+    return the model as text; ``explain``: explain unplaced requests (extra solves).
+    """
+
+    time_limit: float = DEFAULT_TIME_LIMIT
+    workers: int = 1
+    seed: int = 7
+    deterministic_time: float | None = None
+    rebalance: bool = False
+    dump_model: bool = False
+    explain: bool = True
+
+
+def plan(
+    host: Host,
+    existing: Iterable[Instance],
+    requests: Iterable[InstanceRequest],
+    options: PlanOptions | None = None,
+) -> Plan:
+    """Place ``requests`` on ``host`` next to the ``existing`` instances."""
+    from planner.cpsat import search
+    from planner.cpsat.model import build_model
+    from planner.cpsat.realize import realize
+    from planner.cpsat.spec import build_spec
+    from planner.cpsat.tiers import build_tiers
+    from planner.topology import Topology
+
+    options = options or PlanOptions()
+    if options.time_limit <= 0 or options.workers < 1:
+        raise RequestError("the time limit must be positive and at least one worker is needed")
+    existing = list(existing)
+    requests = list(requests)
+    fixed, movable = (existing, []) if not options.rebalance else ([], existing)
+    layout = Topology.of(host).layout()
+    spec = build_spec(host, layout, fixed, requests, movable=movable)
+    model, variables = build_model(spec)
+    tiers = build_tiers(model, spec, variables)
+    model_text = str(model.proto) if options.dump_model else None
+    settings = search.Settings(
+        time_limit=options.time_limit,
+        workers=options.workers,
+        seed=options.seed,
+        deterministic_time=options.deterministic_time,
+    )
+    outcome = search.solve(model, variables, tiers, settings)
+    if outcome.infeasible:
+        raise RequestError(
+            "rebalance cannot place every existing instance by its own policies",
+            hint="check the existing instances with kerf validate, or plan without --rebalance",
+        )
+    placed = realize(spec, outcome.solution)
+
+    all_requests = [d.intent.request for d in spec.demands]
+    by_name = {spec.demands[i].name: inst for i, inst in placed.items()}
+    previous = {d.name: d.previous for d in spec.demands if d.previous is not None}
+    score = evaluate(host, fixed, all_requests, by_name, previous=previous)
+    if outcome.proven and score.values != outcome.values:
+        diff = {
+            name: (model_value, true_value)
+            for name, model_value, true_value in zip(TIERS, outcome.values, score.values, strict=True)
+            if model_value != true_value
+        }
+        raise PlanInvalidError(f"the solver's objective disagrees with the documented one: {diff}")
+
+    bounds = tier_bounds(
+        host,
+        all_requests,
+        movable_cpus=sum(len(i.cpus) for i in movable),
+        movable_pages=sum(sum(p for p in d.previous_pages.values()) for d in spec.demands if d.movable),
+    )
+    lower = score.values if outcome.proven else tuple(min(a, b) for a, b in zip(outcome.lower, score.values, strict=True))
+    unplaced_idx = [d.index for d in spec.demands if d.index not in placed and not d.movable]
+    unplaced, explanation = _explain(spec, placed, unplaced_idx, outcome, settings, options.explain)
+    status = _status(outcome.proven, bool(unplaced_idx))
+    new_names = {r.name for r in requests}
+    return Plan(
+        status=status,
+        placements=tuple(inst for inst in by_name.values() if inst.name in new_names),
+        unplaced=tuple(unplaced),
+        existing=tuple(fixed) + tuple(by_name[i.name] for i in movable),
+        objective=float(scalar(score.values, bounds)),
+        bound=float(scalar(lower, bounds)),
+        solve_seconds=outcome.seconds,
+        metrics={
+            "tiers": score.named(),
+            "tier_bounds": dict(zip(TIERS, lower, strict=True)),
+            "model": {
+                "variables": outcome.variables,
+                "constraints": outcome.constraints,
+                "core_classes": len(spec.classes),
+                "solves": outcome.solves,
+                "branches": outcome.branches,
+                "stopped_at_tier": outcome.stopped_at,
+            },
+        },
+        explanation=tuple(explanation),
+        model_text=model_text,
+    )
+
+
+def _status(proven: bool, anything_unplaced: bool) -> PlanStatus:
+    if not proven:
+        return PlanStatus.FEASIBLE
+    return PlanStatus.INFEASIBLE if anything_unplaced else PlanStatus.OPTIMAL
+
+
+def _explain(
+    spec: ModelSpec,
+    placed: dict[int, Instance],
+    unplaced_idx: Sequence[int],
+    outcome: Outcome,
+    settings: Settings,
+    explain: bool,
+) -> tuple[list[Unplaced], list[str]]:
+    from planner.explain import explain_unplaced
+
+    if not unplaced_idx:
+        return [], []
+    if not outcome.found:
+        reason = f"no placement was found within the time limit ({settings.time_limit:g} s)"
+        return [Unplaced(spec.demands[i].name, reason) for i in unplaced_idx], []
+    return explain_unplaced(spec, frozenset(placed), unplaced_idx, settings, detailed=explain)
