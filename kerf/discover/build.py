@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from kerf.discover.memory import lay_out_pool
 from kerf.discover.model import CacheFact, CacheKind, Discovery, MachineFacts, NoteLog, PciFact
-from kerf.discover.text import format_cpulist
+from kerf.discover.text import cpus_phrase, format_cpulist
 from kerf.errors import UsageError
 from planner.hardware import Cache, Device, MemoryInventory, assemble_host
 
@@ -80,15 +80,15 @@ def _reserved(
     boot_core = sorted(physical[s] for s in boot.siblings if s in physical)
     if wanted is None:
         log.info(
-            f"the host keeps CPUs {format_cpulist(boot_core)}: the boot CPU {boot.physical} and its "
-            "SMT siblings (--reserve-cpus changes it)"
+            f"the host keeps {cpus_phrase(boot_core)}: the boot CPU {boot.physical}"
+            f"{' and its SMT siblings' if len(boot_core) > 1 else ''} (--reserve-cpus changes it)"
         )
         return set(boot_core)
     chosen = set(wanted)
     unknown = sorted(chosen - set(physical.values()))
     if unknown:
         raise UsageError(
-            f"--reserve-cpus names CPUs {format_cpulist(unknown)}, which this host does not have",
+            f"--reserve-cpus names {cpus_phrase(unknown)}, which this host does not have",
             hint=f"CPU ids here are {facts.id_kind} ids: {format_cpulist(physical.values())}",
         )
     if boot.physical not in chosen:

@@ -28,7 +28,7 @@ from kerf.discover.model import (
     PciFact,
 )
 from kerf.discover.pci import ASSIGNABLE_CLASSES
-from kerf.discover.text import format_bytes, format_cpulist
+from kerf.discover.text import cpus_phrase, format_bytes, format_cpulist
 from kerf.errors import InputError, SourceLocation
 from planner.policy import MemoryType
 
@@ -436,8 +436,5 @@ def _offline(machine: _Obj, present: set[int], log: NoteLog) -> tuple[int, ...]:
         return ()
     missing = sorted(parse_bitmap(complete) - present)
     if missing:
-        log.warn(
-            f"CPUs {format_cpulist(missing)} are offline or not allowed in this hwloc export: they are "
-            "left out"
-        )
+        log.warn(f"offline or not allowed in this hwloc export, so left out: {cpus_phrase(missing)}")
     return tuple(missing)

@@ -222,11 +222,12 @@ def lay_out_pool(
                 "(2 MiB pieces)"
             )
         if wanted >= total or wanted > capacity:
+            most = min(capacity, total - POOL_ALIGN) // (1 << 20)
             raise UsageError(
                 f"--pool-memory {format_bytes(pool_bytes)} does not fit: the machine has "
-                f"{format_bytes(total)} of memory, at most {format_bytes(min(capacity, total - POOL_ALIGN))} "
-                "can go to the pool and the host needs some for itself",
-                hint="ask for less, e.g. three quarters of the total",
+                f"{format_bytes(total)} of memory and at most {most} MiB can go to the pool "
+                "(the host needs some for itself)",
+                hint="ask for less; without --pool-memory the host keeps a quarter",
             )
         if total - wanted < HOST_SHARE_MIN:
             log.warn(f"the host keeps only {format_bytes(total - wanted)} of memory for itself")

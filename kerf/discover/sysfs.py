@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kerf.discover.files import RootedFs
 from kerf.discover.model import CacheFact, CacheKind, CpuFact, IdKind, NoteLog
 from kerf.discover.procfs import CpuInfo, meminfo_total
-from kerf.discover.text import format_cpulist, parse_size
+from kerf.discover.text import cpus_phrase, parse_size
 from kerf.errors import InputError
 
 CPU_DIR = "devices/system/cpu"
@@ -83,8 +83,8 @@ def scan_cpus(
         )
     if offline:
         log.warn(
-            f"CPUs {format_cpulist(offline)} (Linux numbers) are offline: Linux hides their "
-            "topology and physical ids, so they are left out; bring them online "
+            f"offline, so left out: {cpus_phrase(offline)} (Linux numbers); Linux hides the "
+            "topology and physical ids of offline CPUs; bring them online "
             "(echo 1 > /sys/devices/system/cpu/cpuN/online) and discover again to include them"
         )
 
@@ -122,13 +122,11 @@ def scan_cpus(
         )
     if no_topology:
         log.warn(
-            f"no topology for CPUs {format_cpulist(no_topology)} under {sys.shown(CPU_DIR)}/cpuN/"
+            f"no topology for {cpus_phrase(no_topology)} under {sys.shown(CPU_DIR)}/cpuN/"
             "topology: assumed package 0 and no SMT siblings for them"
         )
     if no_node and node_of:
-        log.warn(
-            f"CPUs {format_cpulist(no_node)} are in no NUMA node's cpulist; assumed node {fallback_node}"
-        )
+        log.warn(f"in no NUMA node's cpulist: {cpus_phrase(no_node)}; assumed node {fallback_node}")
     boot = 0 if 0 in online_set else online[0]
     return CpuScan(tuple(facts), tuple(offline), id_kind, boot)
 
@@ -148,7 +146,7 @@ def _physical_ids(online: list[int], cpuinfo: CpuInfo | None, log: NoteLog) -> t
     missing = [cpu for cpu in online if cpu not in cpuinfo.apic_ids]
     if missing:
         log.warn(
-            f"/proc/cpuinfo gives no apicid for CPUs {format_cpulist(missing)}: CPU ids are "
+            f"/proc/cpuinfo gives no apicid for {cpus_phrase(missing)}: CPU ids are "
             "Linux logical numbers instead of APIC ids; check them before kerf init"
         )
         return IdKind.LOGICAL, logical
@@ -192,7 +190,7 @@ def scan_caches(sys: RootedFs, cpus: Iterable[int], log: NoteLog) -> tuple[Cache
             key = (level, kind, sharing)
             seen.setdefault(key, CacheFact(level, kind, size, sharing))
     if without and len(without) < len(online):
-        log.warn(f"no cache information for CPUs {format_cpulist(without)}")
+        log.warn(f"no cache information for {cpus_phrase(without)}")
     elif without:
         log.warn(f"no cache information under {sys.shown(CPU_DIR)}/cpuN/cache: caches are not described")
     return tuple(sorted(seen.values(), key=lambda c: (c.level, c.kind, c.cpus)))
@@ -273,7 +271,8 @@ def _distances(
     missing = [n for n in ids if n not in rows]
     if missing and len(ids) > 1:
         log.warn(
-            f"no distance row for nodes {format_cpulist(missing)}: Linux defaults apply (10 local, 20 remote)"
+            f"no distance row for nodes {','.join(map(str, missing))}: "
+            "Linux defaults apply (10 local, 20 remote)"
         )
     return distances
 

@@ -62,6 +62,12 @@ def format_cpulist(ids: Iterable[int]) -> str:
     return ",".join(parts)
 
 
+def cpus_phrase(ids: Iterable[int]) -> str:
+    """``CPU 4`` or ``CPUs 3,7`` or ``CPUs 0-15``, for messages."""
+    ordered = sorted(set(ids))
+    return f"CPU {ordered[0]}" if len(ordered) == 1 else f"CPUs {format_cpulist(ordered)}"
+
+
 def parse_size(text: str) -> int:
     """Read a byte size: ``4096``, ``32768K`` (as sysfs writes cache sizes), ``16G``, ``16GiB``.
 
@@ -78,11 +84,12 @@ def parse_size(text: str) -> int:
 
 
 def format_bytes(size: int) -> str:
-    """A short human-readable size: ``1.5 GiB``, ``640 KiB``, ``512 B``."""
+    """A short human-readable size: ``4 GiB`` when exact, else one decimal (``1.5 GiB``)."""
     for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if size >= 1 << shift:
-            value = size / (1 << shift)
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+            if size % (1 << shift) == 0:
+                return f"{size >> shift} {unit}"
+            return f"{size / (1 << shift):.1f} {unit}"
     return f"{size} B"
 
 

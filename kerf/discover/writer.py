@@ -296,9 +296,7 @@ def _device(out: _Out, device: Device, fact: PciFact | None) -> None:
         if device.available_ns:
             out.cells("available-ns", device.available_ns)
     for number, pci_id in sorted(device.vf_pci_ids.items()):
-        out.open(f"vf@{number}")
-        out.prop("pci-id", _quote(pci_id))
-        out.close()
+        out.line(f"vf@{number} {{ pci-id = {_quote(pci_id)}; }};")
     out.close()
 
 
@@ -322,7 +320,6 @@ def _topology(out: _Out, discovery: Discovery) -> None:
             end = ";" if i == len(rows) - 1 else ","
             out.line(f"{head if i == 0 else ' ' * len(head)}{row}{end}")
         out.close()
-    out.line()
     _caches(out, discovery)
     out.close()
 
@@ -365,8 +362,11 @@ def _numa_node(out: _Out, node: NumaNode, discovery: Discovery) -> None:
 
 def _caches(out: _Out, discovery: Discovery) -> None:
     host = discovery.host
-    out.open("caches")
     private = _private_caches(discovery)
+    if not host.caches and not private:
+        return
+    out.line()
+    out.open("caches")
     if private:
         out.comment(f"per core, not listed: {private}")
     for cache in host.caches:
@@ -378,8 +378,6 @@ def _caches(out: _Out, discovery: Discovery) -> None:
             out.prop("size", f"<0x{cache.size:x}>", format_bytes(cache.size))
         out.cells("cpus", cache.cpus, _logical(discovery, cache.cpus) or None)
         out.close()
-    if not host.caches and not private:
-        out.comment("no cache information")
     out.close()
 
 
