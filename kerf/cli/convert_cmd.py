@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,10 +29,8 @@ def register(app: typer.Typer) -> None:
 
 
 def compile_command(
-    file: Path = typer.Argument(
-        ..., help="Device tree source (DTS, either header) or DTB.", show_default=False
-    ),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the DTB.", show_default=False),
+    file: Annotated[Path, typer.Argument(help="Device tree source (DTS, either header) or DTB.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the DTB.")],
 ) -> None:
     """Compile a device tree source to a DTB (the bytes dtc writes for standard sources)."""
     from kerf.dts import load, to_dtb
@@ -43,10 +41,10 @@ def compile_command(
 
 
 def decompile_command(
-    file: Path = typer.Argument(..., help="Device tree blob (DTB), or DTS to normalise.", show_default=False),
-    output: Path | None = typer.Option(
-        None, "-o", "--output", help="Where to write the DTS (default: stdout).", show_default=False
-    ),
+    file: Annotated[Path, typer.Argument(help="Device tree blob (DTB), or DTS to normalise.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Where to write the DTS (default: stdout).")
+    ] = None,
 ) -> None:
     """Print a DTB as device tree source (DTS)."""
     from kerf.dts import format_dts, load
