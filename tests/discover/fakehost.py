@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kerf.discover.text import format_cpulist
 
-BLOCK = 128 << 20
+BLOCK = 1 << 30  # a memory block size large x86 servers use; keeps the fake trees small
 GiB = 1 << 30
 
 
