@@ -46,7 +46,8 @@ def test_output_file_is_written_and_stdout_stays_empty(fake: FakeHost, tmp_path:
 
 
 def test_json_output(fake: FakeHost) -> None:
-    result = _run("--root", str(_machine(fake).root), "--json", "--reserve-cpus", "0-3", "--pool-memory", "2G")
+    root = str(_machine(fake).root)
+    result = _run("--root", root, "--json", "--reserve-cpus", "0-3", "--pool-memory", "2G")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["format"] == "kerf-discovery/1"
