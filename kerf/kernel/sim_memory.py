@@ -72,10 +72,13 @@ def allocate_chunk(state: SimState, size: int, node: int | None) -> Chunk:
     raise SimFailure(E.ENOMEM, f"cannot allocate a contiguous pool chunk of {size:#x} bytes on {where}")
 
 
-def free_extents(state: SimState, node: int | None) -> list[tuple[int, int, int]]:
+def free_extents(
+    state: SimState, node: int | None, pending: Iterable[Region] = ()
+) -> list[tuple[int, int, int]]:
     """Free (base, end, node) extents inside pool chunks of ``node`` (all when None),
-    ordered by node, then address."""
-    taken = [(r.base, r.end) for r in state.regions()]
+    ordered by node, then address. ``pending`` are regions placed but not yet attached
+    to an instance of the state."""
+    taken = [(r.base, r.end) for r in [*state.regions(), *pending]]
     extents = []
     for chunk in sorted(state.chunks, key=lambda c: (c.node, c.base)):
         if node is None or chunk.node == node:
@@ -95,7 +98,7 @@ def allocate_regions(state: SimState, instance: Instance, size: int, node: int |
     remaining, piece = size, size
     while remaining:
         piece = min(piece, remaining)
-        fit = next(((b, n) for b, e, n in free_extents(state, node) if e - b >= piece), None)
+        fit = next(((b, n) for b, e, n in free_extents(state, node, placed) if e - b >= piece), None)
         if fit is None:
             piece = piece // 2 // PAGE_SIZE * PAGE_SIZE
             if piece < PAGE_SIZE:  # cannot happen while enough pages are free; kept as a guard

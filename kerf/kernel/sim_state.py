@@ -9,6 +9,7 @@ instances, the transaction counter and records, and a kernel log.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -263,6 +264,13 @@ class SimState:
         return built
 
 
+@functools.cache
+def _field_types(kind: type) -> dict[str, Any]:
+    """Field name -> annotated type of a state dataclass (resolved once per class)."""
+    hints = typing.get_type_hints(kind)
+    return {f.name: hints[f.name] for f in dataclasses.fields(kind)}
+
+
 def _build(kind: Any, value: Any) -> Any:
     """Rebuild a value of the annotated type ``kind`` from its ``asdict`` JSON form."""
     origin = typing.get_origin(kind)
@@ -280,9 +288,8 @@ def _build(kind: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(kind) and isinstance(kind, type):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {kind.__name__}, found {type(value).__name__}")
-        hints = typing.get_type_hints(kind)
-        names = {f.name for f in dataclasses.fields(kind)}
-        return kind(**{k: _build(hints[k], v) for k, v in value.items() if k in names})
+        hints = _field_types(kind)
+        return kind(**{k: _build(hints[k], v) for k, v in value.items() if k in hints})
     if kind in (int, str, bool) and not isinstance(value, kind):
         raise TypeError(f"expected {kind.__name__}, found {value!r}")
     return value

@@ -151,3 +151,21 @@ def assert_files_mirror_state(sim: SimulatedHost) -> None:
         path = Path(sim.root, relative)
         assert path.read_bytes() == content, relative
         assert path.stat().st_mode & 0o777 == mode, relative
+
+
+def expect_failed(sim: SimulatedHost, blob: bytes, code: int, words: str) -> int:
+    """Write an overlay that the kernel must fail with ``code``: the write itself succeeds,
+    the transaction says ``failed`` and the kernel's reason names ``words``."""
+    tx = sim.write_overlay(blob)
+    assert tx.status.value == "failed", sim.failure_detail(tx.id)
+    detail = sim.failure_detail(tx.id)
+    assert detail is not None and words in detail, detail
+    assert detail.endswith(f"(errno {code})"), detail
+    return tx.id
+
+
+def expect_applied(sim: SimulatedHost, blob: bytes) -> int:
+    """Write an overlay that must apply; its transaction id."""
+    tx = sim.write_overlay(blob)
+    assert tx.status.value == "applied", sim.failure_detail(tx.id)
+    return tx.id
