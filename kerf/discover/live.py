@@ -87,6 +87,8 @@ def read_live_machine(sysfs_root: str | Path, procfs_root: str | Path, log: Note
             )
         facts_nodes.append(NodeFact(node, tuple(sorted(cpus_of.get(node, []))), size, ranges))
 
+    described = {n.id for n in facts_nodes}
+    distances = {pair: d for pair, d in distances.items() if set(pair) <= described}
     use = read_host_use(proc)
     devices = scan_pci(sys, use, log)
     _note_unreadable(sys, proc, log)

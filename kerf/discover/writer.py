@@ -182,9 +182,11 @@ def _cpus(out: _Out, discovery: Discovery) -> None:
     ids = [c.id for c in host.cpus]
     out.open("cpus")
     total = host.declared_total_cpus if host.declared_total_cpus is not None else len(ids)
-    out.prop("total", f"<{total}>", "ids below this" if ids != list(range(total)) else f"ids 0-{total - 1}")
-    if ids != list(range(total)):
-        out.cells("ids", ids, "the CPUs that exist (ids are sparse)")
+    sparse = ids != list(range(total))
+    about = "the highest id + 1; ids lists the CPUs" if sparse else f"ids 0-{total - 1}"
+    out.prop("total", f"<{total}>", about)
+    if sparse:
+        out.cells("ids", ids, "the CPUs that exist")
     if discovery.id_kind is IdKind.APIC:
         pairs = " ".join(f"{p}:{lg}" for lg, p in sorted(discovery.logical_to_physical.items()))
         out.comment(f"APIC id:Linux CPU  {pairs}")
