@@ -55,7 +55,7 @@ def to_dtb(tree: Tree) -> bytes:
         raise DtbError(f"cannot encode the device tree: {libfdt.fdt_strerror(err.err)}") from err
     except UnicodeEncodeError as err:
         raise DtbError(f"cannot encode the device tree: a name is not valid text ({err.reason})") from err
-    return dtc_layout(blob)
+    return dtc_layout(blob, len(tree.memreserves))
 
 
 def _size_hint(tree: Tree) -> int:
@@ -87,7 +87,7 @@ def _write_nodes(
         stack.extend(reversed(node.children.values()))
 
 
-def dtc_layout(blob: bytes) -> bytes:
+def dtc_layout(blob: bytes, reserve_count: int) -> bytes:
     """The same tree laid out the way dtc writes it.
 
     libfdt's writer differs from dtc in two details that change the bytes but not the
@@ -99,10 +99,8 @@ def dtc_layout(blob: bytes) -> bytes:
     (magic, _, off_struct, off_strings, off_rsv, version, last_comp, boot_cpu, size_strings, size_struct) = (
         struct.unpack(">10I", blob[:HEADER_SIZE])
     )
-    rsv_end = off_rsv
-    while struct.unpack_from(">QQ", blob, rsv_end) != (0, 0):
-        rsv_end += 16
-    reserve_map = blob[off_rsv : rsv_end + 16]
+    # Counted, not scanned: an entry (0, 0) looks like the terminator but is written.
+    reserve_map = blob[off_rsv : off_rsv + 16 * (reserve_count + 1)]
     old_strings = blob[off_strings : off_strings + size_strings]
     structure = bytearray(blob[off_struct : off_struct + size_struct])
     table = bytearray()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from kerf.dts.dtb import from_dtb, is_dtb
@@ -21,10 +22,11 @@ def _read(path: Path) -> bytes:
         ) from err
 
 
-def parse_file(path: str | Path) -> Tree:
-    """Parse a DTS file; ``/include/`` paths are relative to the including file."""
+def parse_file(path: str | Path, *, include_dirs: Sequence[Path] = ()) -> Tree:
+    """Parse a DTS file; ``/include/`` paths are relative to the including file, then
+    looked up in ``include_dirs``."""
     path = Path(path)
-    return parse(decode_text(_read(path)), str(path))
+    return parse(decode_text(_read(path)), str(path), include_dirs=include_dirs)
 
 
 def load(path: str | Path) -> Tree:
