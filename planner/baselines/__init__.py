@@ -2,10 +2,10 @@
 
 Each one places a single request on a host with existing instances frozen, the way a
 well-known system would, and returns a fully placed :class:`~planner.hardware.Instance`
-(CPUs ascending, memory regions carved per the memory policy, device units chosen) or
-None. They honour the hard rules (pinned CPUs, local affinity on one node, bind,
-exclusive cores) or decline; they never return an invalid placement. See
-``docs/baselines.md`` for what each one ports and where it deviates.
+(CPUs ascending, or a pinned list as given; memory regions carved per the memory
+policy; device units chosen) or None. They honour the hard rules (pinned CPUs, local
+affinity on one node, bind, exclusive cores) or decline; they never return an invalid
+placement. See ``docs/baselines.md`` for what each one ports and where it deviates.
 """
 
 from __future__ import annotations

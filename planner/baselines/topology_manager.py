@@ -13,7 +13,8 @@ one mask qualifies when it can hold all of the request at once:
 The best mask has the fewest nodes, then the numerically smallest bitmask (lowest
 nodes). It is *preferred* when no empty host could do with fewer nodes (total CPUs and
 pool memory, largest nodes first), as kubelet judges by capacity, not free space.
-Listed nodes of the request are searched first, then every node.
+Listed nodes of the request are searched first, then every node; under policy
+``none`` they are still used as the affinity when they hold the whole request.
 
 kubelet enumerates every subset and refuses hosts with more than 8 NUMA nodes; this
 front end starts at the smallest size that could fit and, when one size has more than
