@@ -72,14 +72,19 @@ class _Obj:
 def parse_bitmap(text: str) -> set[int]:
     """An hwloc bitmap (``0x000000ff,0xffffffff``: 32-bit words, most significant first).
 
-    An infinite set (``0xf...f,...``) yields only its finite part.
+    An infinite set (``0xf...f,...``) yields only its finite part. A malformed bitmap
+    yields the empty set: bitmaps only refine what discovery knows (offline PUs, device
+    locality), so a bad one means "unknown", not a broken file.
     """
     value = 0
     for chunk in text.strip().split(","):
         chunk = chunk.strip().lower()
         if chunk in ("0xf...f", ""):
             continue
-        value = (value << 32) | int(chunk, 16)
+        try:
+            value = (value << 32) | int(chunk, 16)
+        except ValueError:
+            return set()
     return {bit for bit in range(value.bit_length()) if value >> bit & 1}
 
 
@@ -243,6 +248,8 @@ def _numa_nodes(
         sizes[node] = obj.int_attr("local_memory") or 0
         types[node] = _memory_type(obj)
     pu_node = _assign_pus(local, types, cpus)
+    if not any(sizes.values()):
+        log.warn("the hwloc topology gives no NUMA node memory sizes: the description has no memory")
     placed = placeholder_layout(list(local), sizes)
     facts = []
     for node in sorted(local):

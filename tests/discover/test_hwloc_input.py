@@ -106,3 +106,23 @@ def test_pool_and_reservation_overrides_apply_to_xml(tmp_path: Path) -> None:
     assert d.host.host_reserved == {0}
     assert d.host.available == {1, 2, 3}
     assert d.host.memory.pool_bytes == 10 << 30
+
+
+def test_a_malformed_cpuset_means_unknown_not_broken(tmp_path: Path) -> None:
+    text = (
+        (DATA / "two-node-pci.xml")
+        .read_text()
+        .replace('complete_cpuset="0x0000001f"', 'complete_cpuset="junk"')
+    )
+    d = host_from_hwloc_xml(_xml(tmp_path, text))
+    assert d.facts.offline == ()
+    assert [c.id for c in d.host.cpus] == [0, 1, 2, 3]
+
+
+def test_numa_nodes_without_sizes_are_reported(tmp_path: Path) -> None:
+    body = f'<object type="NUMANode" os_index="0"/>{GOOD_PU}'
+    d = host_from_hwloc_xml(
+        _xml(tmp_path, f'<topology version="2.0"><object type="Machine">{body}</object></topology>')
+    )
+    assert d.host.memory.total_bytes == 0
+    assert any("no NUMA node memory sizes" in n.message for n in d.warnings)
