@@ -174,8 +174,9 @@ def _devices(
         )
         by_label[label] = fact
         if busy:
-            log.info(
-                f"{label} namespaces {format_cpulist(busy)} stay with the host "
-                f"({'; '.join(u for ns in fact.namespaces for u in ns.host_use)})"
+            which = (
+                f"namespace {busy[0]} stays" if len(busy) == 1 else f"namespaces {format_cpulist(busy)} stay"
             )
+            uses = "; ".join(u for ns in fact.namespaces for u in ns.host_use)
+            log.info(f"{label} {which} with the host ({uses})")
     return devices, by_label, tuple(kept)

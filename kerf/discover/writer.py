@@ -158,15 +158,21 @@ def _header(out: _Out, discovery: Discovery) -> None:
         out.comment("CPU ids are Linux's logical CPU numbers.")
     pool_cpus, all_cpus = len(host.available), len(host.cpus)
     out.comment(
-        f"{all_cpus} CPUs in {len(host.sockets)} socket(s), {len(host.cores)} cores, "
-        f"{len(host.numa_nodes)} NUMA node(s), {format_bytes(host.memory.total_bytes)} of memory; "
-        f"the pool holds {pool_cpus} CPUs and {format_bytes(host.memory.pool_bytes)}."
+        f"{_count(all_cpus, 'CPU')} in {_count(len(host.sockets), 'socket')}, "
+        f"{_count(len(host.cores), 'core')}, {_count(len(host.numa_nodes), 'NUMA node')}, "
+        f"{format_bytes(host.memory.total_bytes)} of memory; the pool holds "
+        f"{_count(pool_cpus, 'CPU')} and {format_bytes(host.memory.pool_bytes)}."
     )
     if discovery.notes:
         out.comment("Notes:")
         for note in discovery.notes:
             out.comment(f"  {note}")
     out.comment("Check it with `kerf validate FILE`, adjust what the notes point at, then `kerf init`.")
+
+
+def _count(n: int, word: str) -> str:
+    """``1 socket``, ``2 sockets``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _logical(discovery: Discovery, ids: Iterable[int]) -> str:
@@ -188,7 +194,7 @@ def _cpus(out: _Out, discovery: Discovery) -> None:
     if sparse:
         out.cells("ids", ids, "the CPUs that exist")
     if discovery.id_kind is IdKind.APIC:
-        pairs = " ".join(f"{p}:{lg}" for lg, p in sorted(discovery.logical_to_physical.items()))
+        pairs = " ".join(f"{p}:{lg}" for p, lg in sorted(discovery.physical_to_logical.items()))
         out.comment(f"APIC id:Linux CPU  {pairs}")
     if discovery.facts.offline:
         out.comment(
