@@ -79,7 +79,7 @@ def read_host(tree: Tree) -> HostDescription:
         numa_cpus=topo.numa_cpus,
         numa_memory=topo.numa_memory or None,
         numa_types=topo.numa_types or None,
-        socket_cpus=topo.socket_cpus,
+        socket_cpus=_sockets(topo, cpus.ids),
         core_cpus=cpus.cores,
         caches=topo.caches,
         distances=topo.distances,
@@ -97,6 +97,20 @@ def read_host(tree: Tree) -> HostDescription:
         locations=_locations(tree, topo),
         source=tree.filename,
     )
+
+
+def _sockets(topo: Topology, ids: tuple[int, ...]) -> dict[int, tuple[int, ...]] | None:
+    """The sockets as written, or the binding's default: one per NUMA node that has CPUs
+    (a memory-only node is no package), CPUs of no node on the first socket."""
+    if topo.socket_cpus is not None or topo.numa_cpus is None:
+        return topo.socket_cpus
+    sockets = {node: cpus for node, cpus in topo.numa_cpus.items() if cpus}
+    placed = {cpu for cpus in sockets.values() for cpu in cpus}
+    orphans = tuple(c for c in ids if c not in placed)
+    if orphans:
+        first = min(sockets, default=0)
+        sockets[first] = sockets.get(first, ()) + orphans
+    return sockets
 
 
 def read_instances(tree: Tree, host: Host) -> tuple[tuple[Instance, ...], tuple[InstanceRequest, ...]]:

@@ -165,7 +165,7 @@ def _read_memory(ctx: Context, resources: Node, host: Host) -> tuple[MemoryRegio
         )
     size = ctx.u64(size_prop)
     if base_prop is None:
-        return (MemoryRegion(size),)
+        return (MemoryRegion(size),) if size else ()  # no memory at all (the validator says so)
     base = ctx.u64(base_prop)
     return (MemoryRegion(size, base, host.node_of_address(base)),)
 

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kerf.binding.context import Context, require_prop
-from kerf.binding.values import read_cells, read_string, read_strings, read_u32, read_u64_list
+from kerf.binding.values import (
+    looks_like_strings,
+    read_cells,
+    read_string,
+    read_strings,
+    read_u32,
+    read_u64_list,
+)
 from kerf.dts.tree import Node, Property
 from kerf.errors import BindingError
 from planner.hardware import Device, MemoryInventory, MemoryRange
@@ -170,19 +177,38 @@ def _check_pool_summary(ctx: Context, node: Node, pool: tuple[MemoryRange, ...])
 
 
 def read_devices(ctx: Context, node: Node | None) -> tuple[list[Device], DeviceIndex]:
-    """Every node under ``/resources/devices`` is a device; its first label is its name."""
+    """Every node under ``/resources/devices`` is a device.
+
+    Its name is its first label; a DTB keeps no labels, so then an ``/aliases`` entry
+    (or dtc's ``/__symbols__``) naming the node's path, and last the node name.
+    """
     index = DeviceIndex()
     devices: list[Device] = []
     if node is None:
         return devices, index
+    names = _names_by_path(ctx)
     for child in node.children.values():
-        device = _read_device(ctx, child, index)
-        devices.append(device)
+        name = child.labels[0] if child.labels else names.get(child.path, child.name)
+        devices.append(_read_device(ctx, child, name, index))
     return devices, index
 
 
-def _read_device(ctx: Context, node: Node, index: DeviceIndex) -> Device:
-    name = node.labels[0] if node.labels else node.name
+def _names_by_path(ctx: Context) -> dict[str, str]:
+    """Node path -> name, from ``/__symbols__`` and then ``/aliases`` (aliases win)."""
+    found: dict[str, str] = {}
+    for table in ("/__symbols__", "/aliases"):
+        holder = ctx.tree.find_node(table)
+        if holder is None:
+            continue
+        for prop in holder.props.values():
+            if looks_like_strings(prop):
+                path = read_string(prop)
+                if path.startswith("/"):
+                    found[path] = prop.name
+    return found
+
+
+def _read_device(ctx: Context, node: Node, name: str, index: DeviceIndex) -> Device:
     index.by_path[node.path] = name
 
     def u32(prop_name: str) -> int | None:

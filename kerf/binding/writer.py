@@ -18,6 +18,7 @@ from planner.policy import MemoryType
 from planner.request import InstanceRequest
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ALIAS = re.compile(r"^[a-z0-9-]+$")  # the property names the aliases binding allows
 _U32_MAX = (1 << 32) - 1
 
 
@@ -38,8 +39,12 @@ def host_to_tree(
     _write_memory(resources.add_node("memory"), host)
     if host.devices:
         devices = resources.add_node("devices")
+        # Labels do not survive in a DTB; /aliases keeps the device names there.
+        aliases = root.add_node("aliases")
         for device in host.devices:
-            _write_device(devices, device)
+            node = _write_device(devices, device)
+            if _ALIAS.match(device.name) and device.name not in aliases.props:
+                aliases.set_string(device.name, node.path)
     _write_topology(resources, host)
     if instances or requests:
         block = root.add_node("instances")
@@ -86,7 +91,7 @@ def _write_memory(node: Node, host: Host) -> None:
         node.set_cells("memory-pool-ranges", [v for r in memory.pool for v in (r.base, r.size)], bits=64)
 
 
-def _write_device(parent: Node, device: Device) -> None:
+def _write_device(parent: Node, device: Device) -> Node:
     # The reader names a device by its first label, else by its node name.
     labelled = _LABEL.match(device.name) is not None
     name = _free_name(parent, (device.node_name or device.name) if labelled else device.name)
@@ -119,6 +124,7 @@ def _write_device(parent: Node, device: Device) -> None:
         node.set_cells("available-ns", list(device.available_ns))
     for number, pci_id in sorted(device.vf_pci_ids.items()):
         node.add_node(f"vf@{number}").set_string("pci-id", pci_id)
+    return node
 
 
 def _free_name(parent: Node, wanted: str) -> str:
