@@ -20,6 +20,7 @@ from planner.errors import PlanInvalidError, PlannerError
 
 # Modules that define commands, in the order they appear in ``kerf --help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "kerf.cli.validate_cmd",
     "kerf.cli.discover_cmd",
     "kerf.cli.convert_cmd",
 )
