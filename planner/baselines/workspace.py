@@ -189,12 +189,16 @@ class Workspace:
     # --- pinned CPUs ----------------------------------------------------------------
 
     def pinned_cpus(self) -> tuple[int, ...] | None:
-        """The pinned list when every CPU is usable (and, for local, on one node)."""
+        """The pinned list when every CPU is usable (and, for local, on one node: the
+        listed one when the memory policy fixes the memory there)."""
         pinned = self.request.cpus or ()
         if not all(c in self.usable for c in pinned):
             return None
-        if self.is_local and len({self.node_of(c) for c in pinned}) > 1:
+        nodes = {self.node_of(c) for c in pinned}
+        if self.is_local and len(nodes) > 1:
             return None
+        if self.is_local and not self.memory_follows_cpus and not nodes <= set(self.preferred):
+            return None  # local keeps the CPUs on the node its listed memory is on
         return tuple(pinned)
 
     # --- finishing a placement ------------------------------------------------------
@@ -291,8 +295,14 @@ class Workspace:
         unusable = sorted(c for c in cpus if c not in self.usable)
         if unusable:
             problems.append(f"takes CPUs that are not free for it: {unusable}")
-        elif self.is_local and len({self.node_of(c) for c in cpus}) > 1:
-            problems.append(f"spans NUMA nodes {sorted({self.node_of(c) for c in cpus})} with local affinity")
+        elif self.is_local:
+            nodes = {self.node_of(c) for c in cpus}
+            if len(nodes) > 1:
+                problems.append(f"spans NUMA nodes {sorted(nodes)} with local affinity")
+            elif not self.memory_follows_cpus and not nodes <= set(self.preferred):
+                problems.append(
+                    f"puts local CPUs on node {min(nodes)}, away from memory nodes {list(self.preferred)}"
+                )
         if self.request.cpus is not None and tuple(cpus) != tuple(self.request.cpus):
             problems.append("ignores the pinned CPU list")
         if problems:

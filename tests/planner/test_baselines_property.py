@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.baselines import baseline_allocators
-from planner.hardware import Device, Host, Instance
+from planner.hardware import Device, Host, Instance, MemoryInventory, MemoryRange, assemble_host
 from planner.policy import CpuAffinity, MemoryPolicy
 from planner.request import DeviceWant, InstanceRequest
 from planner.synthetic import GiB, synthetic_host
@@ -28,6 +28,7 @@ SHAPES = [
     "pack:1 numa:2 l3:2 core:2 pu:2",
     "pack:2 core:4 pu:1",
     "pack:1 core:3 pu:4",
+    "hybrid",
 ]
 MEMORY = [GiB // 4, GiB, 2 * GiB, 3 * GiB]
 WANTS = ["eth0_vf*", "eth0_vf1", "nvme0_ns*", "gpu0"]
@@ -39,11 +40,28 @@ class Scenario:
     requests: tuple[InstanceRequest, ...]
 
 
+def hybrid_host(reserved: set[int], devices: list[Device]) -> Host:
+    """Two nodes, each with two 2-thread P-cores and two 1-thread E-cores (no global
+    threads-per-core holds here)."""
+    node_bytes = 4 * GiB
+    pool = tuple(MemoryRange(n * node_bytes + GiB, 3 * GiB) for n in range(2))
+    return assemble_host(
+        range(12),
+        available=[c for c in range(12) if c not in reserved],
+        host_reserved=reserved,
+        numa_cpus={0: [0, 1, 2, 3, 8, 9], 1: [4, 5, 6, 7, 10, 11]},
+        numa_memory={n: [MemoryRange(n * node_bytes, node_bytes)] for n in range(2)},
+        core_cpus=[(0, 1), (2, 3), (4, 5), (6, 7), (8,), (9,), (10,), (11,)],
+        memory=MemoryInventory(2 * node_bytes, 2 * GiB, pool),
+        devices=devices,
+    )
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     shape = draw(st.sampled_from(SHAPES))
     numbering = draw(st.sampled_from(["linux", "adjacent"]))
-    probe = synthetic_host(shape, numbering=numbering)
+    probe = hybrid_host(set(), []) if shape == "hybrid" else synthetic_host(shape, numbering=numbering)
     nodes = list(probe.node_ids)
     ids = [c.id for c in probe.cpus]
     reserved = draw(st.sets(st.sampled_from(ids), max_size=2))
@@ -52,9 +70,12 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         Device("nvme0", numa_node=nodes[-1], namespaces=2, available_ns=(1, 2)),
         Device("gpu0", numa_node=nodes[0]),
     ]
-    host = synthetic_host(
-        shape, numbering=numbering, node_memory=4 * GiB, reserved_cpus=reserved, devices=devices
-    )
+    if shape == "hybrid":
+        host = hybrid_host(reserved, devices)
+    else:
+        host = synthetic_host(
+            shape, numbering=numbering, node_memory=4 * GiB, reserved_cpus=reserved, devices=devices
+        )
     pool = sorted(host.available)
     requests = []
     for i in range(draw(st.integers(1, 7))):
@@ -143,7 +164,7 @@ def run(name: str, scenario: Scenario) -> list[Instance | None]:
 
 
 @pytest.mark.parametrize("name", list(baseline_allocators()))
-@settings(max_examples=30, deadline=None, derandomize=True)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(scenario=scenarios())
 def test_placements_keep_the_hard_rules_and_are_deterministic(name: str, scenario: Scenario) -> None:
     first = run(name, scenario)

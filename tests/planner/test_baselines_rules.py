@@ -63,6 +63,8 @@ def test_pinned_cpus_that_are_taken_or_split_a_local_request_decline(name: str) 
     host = quad_numa_smt2()
     assert allocator.place(host, [holding("a", [5])], ask(cpus=(4, 5))) is None
     assert allocator.place(host, [], ask(cpus=(9, 10), cpu_affinity=CpuAffinity.LOCAL)) is None
+    away = ask(cpus=(10,), cpu_affinity=CpuAffinity.LOCAL, memory_policy=MemoryPolicy.BIND, numa_nodes=(0,))
+    assert allocator.place(host, [], away) is None
     exclusive = ask(cpus=(1,), exclusive_cores=True)
     assert allocator.place(host, [holding("a", [41])], exclusive) is None
 
