@@ -97,8 +97,9 @@ class SimulatedHost(LayoutReader):
                 f"{self.root} is not a simulated multikernel host (it has no {STATE_FILE})",
                 hint="create one first (SimulatedHost.create)",
             )
-        with self._locked():
-            pass  # re-sync the visible files in case a crash interrupted the last sync
+        with self._locked(save=False) as state:
+            # A crash may have interrupted the last sync: bring the files in line again.
+            sync(self.root, state, {STATE_FILE, LOCK_FILE})
 
     @classmethod
     def create(cls, root: Path | str, host: Host, *, arch: str | Arch = Arch.X86_64) -> SimulatedHost:
@@ -133,9 +134,10 @@ class SimulatedHost(LayoutReader):
             raise InputError(f"cannot read {path}: {err.strerror}") from None
 
     @contextmanager
-    def _locked(self) -> Iterator[SimState]:
-        """The state, under an exclusive lock; saved (and files synced) when the block ends,
-        also when the simulated kernel refused part-way (its partial effects persist)."""
+    def _locked(self, *, save: bool = True) -> Iterator[SimState]:
+        """The state, under an exclusive lock. With ``save`` it is saved (and the files
+        synced) when the block ends, also when the simulated kernel refused part-way (its
+        partial effects persist, as in the kernel)."""
         fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -143,9 +145,11 @@ class SimulatedHost(LayoutReader):
             try:
                 yield state
             except SimFailure:
-                self._commit(state)
+                if save:
+                    self._commit(state)
                 raise
-            self._commit(state)
+            if save:
+                self._commit(state)
         finally:
             os.close(fd)
 
@@ -155,7 +159,7 @@ class SimulatedHost(LayoutReader):
 
     def snapshot(self) -> SimState:
         """A copy of the current state (for inspection and tests)."""
-        with self._locked() as state:
+        with self._locked(save=False) as state:
             return state
 
     def kernel_log(self) -> list[str]:
