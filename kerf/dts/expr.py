@@ -75,8 +75,9 @@ class ExpressionParser:
         self.tokens = tokens
         self.depth = 0
 
-    def primary(self, context: str) -> tuple[int, Token]:
-        """A literal, character literal or parenthesised expression; its value and first token."""
+    def primary(self, what: str) -> tuple[int, Token]:
+        """A literal, character literal or parenthesised expression; its value and first
+        token. ``what`` is what an error message says was expected."""
         token = self.tokens.next(Mode.VALUE)
         if token.kind in (Tok.LITERAL, Tok.CHAR):
             assert isinstance(token.value, int)
@@ -89,11 +90,8 @@ class ExpressionParser:
                 raise expected(close.location, "')' to close the expression", close.describe())
             self.depth -= 1
             return value, token
-        raise expected(
-            token.location,
-            f"an integer, a character literal or '(' {context}",
-            token.describe(),
-        )
+        hint = "write negative numbers in parentheses: (-1)" if token.is_punct("-") else None
+        raise expected(token.location, what, token.describe(), hint)
 
     def expression(self) -> int:
         """``cond ? a : b`` or a binary expression."""
@@ -133,7 +131,7 @@ class ExpressionParser:
             value = UNARY[token.text](self._unary())
             self.depth -= 1
             return value
-        return self.primary("in expression")[0]
+        return self.primary("an integer, a character literal or '(' in the expression")[0]
 
     def _enter(self, token: Token) -> None:
         self.depth += 1

@@ -298,6 +298,14 @@ class Lexer:
         match = _KEYWORD.match(text, start)
         if match is not None and match.group() in KEYWORDS:
             return self._token(Tok.KEYWORD, start, match.end())
+        # '/word/' is never valid DTS except as a directive (a path is always inside &{...}).
+        unknown = _DIRECTIVE_LIKE.match(text, start)
+        if unknown is not None:
+            raise dts_error(
+                self.source.location(start),
+                f"unknown directive '{unknown.group()}'",
+                hint="directives are " + ", ".join(sorted(KEYWORDS | {"/include/"})),
+            )
         return self._token(Tok.PUNCT, start, start + 1)
 
     def _ampersand(self, start: int) -> Token:

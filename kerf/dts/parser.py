@@ -121,6 +121,7 @@ class Parser:
                     token.location,
                     "'/ {', '&label {', '/delete-node/ &label;' or the end of the file",
                     token.describe(),
+                    hint=_PREPROCESSOR_HINT if token.text in _PREPROCESSOR else None,
                 )
         return ParsedSource(root, self.header, memreserves, self.warnings)
 
@@ -159,8 +160,8 @@ class Parser:
                 return entries
             self._next(Mode.NAME)
             expressions = ExpressionParser(self.tokens)
-            address = expressions.primary("(address) after /memreserve/")[0]
-            size = expressions.primary("(size) after the /memreserve/ address")[0]
+            address = expressions.primary("an address (integer or '(') after /memreserve/")[0]
+            size = expressions.primary("a size (integer or '(') after the /memreserve/ address")[0]
             self._expect_punct(";", "';' after /memreserve/ address and size")
             entries.append((address, size))
 

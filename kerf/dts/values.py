@@ -139,7 +139,9 @@ class ValueParser:
                     token.location, f"'>' to close the cells of property '{prop_name}'", token.describe()
                 )
             else:
-                number, first = self.expressions.primary(f"or '>' in the cells of property '{prop_name}'")
+                number, first = self.expressions.primary(
+                    f"an integer, a character literal, '(' or '>' in the cells of property '{prop_name}'"
+                )
                 self._cell(value, bits, number, first)
 
     def _cell(self, value: Value, bits: int, number: int, first: Token) -> None:
@@ -167,7 +169,8 @@ class ValueParser:
             value.wide = True
             return
         hint = f"write a 64-bit value as {portable}" if bits == 32 else None
-        raise dts_error(first.location, f"{what} {shown} does not fit in a {bits}-bit cell", hint)
+        article = "an" if bits == 8 else "a"
+        raise dts_error(first.location, f"{what} {shown} does not fit in {article} {bits}-bit cell", hint)
 
     def _bytes(self, value: Value) -> None:
         """The inside of ``[...]`` after the ``[``, up to and including ``]``."""
