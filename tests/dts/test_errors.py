@@ -24,7 +24,8 @@ CASES = [
     (H + "/ { }", "t.dts:2:6: expected ';' after '}', found end of file"),
     (
         H + "/ { }; garbage",
-        "t.dts:2:8: expected '/ {', '&label {', '/delete-node/ &label;' or the end of the file, found 'garbage'",
+        "t.dts:2:8: expected '/ {', '&label {', '/delete-node/ &label;' or the end of the file, "
+        "found 'garbage'",
     ),
     (H + "/ { }; /memreserve/ 1 2;", "t.dts:2:8: /memreserve/ must come before the root node '/ { ... };'"),
     (H + "/ { }; /foo/;", "t.dts:2:8: unknown directive '/foo/'"),
@@ -110,11 +111,13 @@ CASES = [
     (H + "/ { x = <1 2 };", "t.dts:2:14: expected '>' to close the cells of property 'x', found '}'"),
     (
         H + "/ { x = <1 abc>; };",
-        "t.dts:2:12: expected an integer, a character literal, '(' or '>' in the cells of property 'x', found 'abc'",
+        "t.dts:2:12: expected an integer, a character literal, '(' or '>' in the cells of property 'x', "
+        "found 'abc'",
     ),
     (
         H + "/ { x = <-1>; };",
-        "t.dts:2:10: expected an integer, a character literal, '(' or '>' in the cells of property 'x', found '-1'",
+        "t.dts:2:10: expected an integer, a character literal, '(' or '>' in the cells of property 'x', "
+        "found '-1'",
     ),
     (
         H + "/ { x = <08>; };",
