@@ -122,13 +122,15 @@ class HwlocSpread(GreedyAllocator):
         return [min(s) for s in sets]
 
     def whole_cores(self, ws: Workspace, pus: Sequence[int], n: int) -> Sequence[int] | None:
-        """Distribute whole cores (items at core depth) until they cover ``n`` threads."""
+        """Distribute whole cores until they cover ``n`` threads. Each core is weighed as
+        one item (its lowest thread stands for it), so no core is handed out twice."""
         host = ws.host
         cores = ws.whole_cores(pus)
+        stand_ins = [core.cpus[0] for core in cores]
         width = max((len(core.cpus) for core in cores), default=1)
         items = min(-(-n // width), len(cores))
         while items <= len(cores):
-            sets = distrib([build_topology(host, pus)], items, until=core_depth(host))
+            sets = distrib([build_topology(host, stand_ins)], items, until=core_depth(host))
             chosen = [host.core_by_id[host.cpu_by_id[min(s)].core] for s in sets]
             cpus = [c for core in chosen for c in core.cpus]
             if len(cpus) >= n:
