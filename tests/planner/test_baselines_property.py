@@ -10,16 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kerf.validate import validate_plan
 from planner.baselines import baseline_allocators
 from planner.hardware import Device, Host, Instance, MemoryInventory, MemoryRange, assemble_host
 from planner.policy import CpuAffinity, MemoryPolicy
 from planner.request import DeviceWant, InstanceRequest
 from planner.synthetic import GiB, synthetic_host
-
-try:
-    from kerf.validate import validate_plan
-except ImportError:  # until the validator lands, the restated rules below still run
-    validate_plan = None
 
 SHAPES = [
     "pack:1 core:4 pu:2",
@@ -156,9 +152,8 @@ def run(name: str, scenario: Scenario) -> list[Instance | None]:
         results.append(inst)
         if inst is not None:
             check_hard_rules(scenario.host, existing, req, inst)
-            if validate_plan is not None:
-                report = validate_plan(scenario.host, existing, [inst], [req])
-                assert report.ok, [f"{f.code}: {f.message}" for f in report.errors]
+            report = validate_plan(scenario.host, existing, [inst], [req])
+            assert report.ok, [f"{f.code}: {f.message}" for f in report.errors]
             existing.append(inst)
     return results
 
