@@ -241,8 +241,9 @@ _FILE_EXPLANATIONS: Mapping[str, Mapping[int, _FileExplanation]] = {
         ),
         E.EBUSY: (
             KernelStateError,
-            "the rollback would destroy an instance that is loaded or active",
-            "stop it (kerf kill) and unload it first, then retry",
+            "the rollback could not undo an operation: an instance it would destroy is loaded "
+            "or active, or resources it would take back are in use; the transaction is kept",
+            "stop and unload the instance (kerf kill, kerf unload) or free the resources, then retry",
         ),
         E.EPERM: (
             KernelPermissionError,
@@ -291,7 +292,7 @@ class LayoutReader:
         return NoMultikernelError(
             f"{what} does not exist: the multikernel filesystem is not mounted at {self.root}",
             errno=E.ENOENT,
-            call=f"read {what.relative_to(self.root) if what.is_relative_to(self.root) else what}",
+            call=f"read {what}",
             hint="kerf mounts it on first use as root (mount -t multikernel none <root>)",
         )
 

@@ -248,7 +248,7 @@ class SimulatedHost(LayoutReader):
     def iomem(self) -> Iomem:
         """The simulated ``/proc/iomem`` (the ``iomem`` file under the root)."""
         path = self.root / "iomem"
-        return parse_iomem(self._read_text(path) + "\n", str(path))
+        return parse_iomem(self._read_text(path), str(path))
 
     def kimage(self) -> list[KimageRow]:
         """The simulated ``/proc/kimage`` (the ``kimage`` file under the root)."""

@@ -13,6 +13,7 @@ import errno as E
 
 from kerf.dts.tree import Tree
 from kerf.kernel.sim_dt import (
+    MAX_ALIAS,
     MAX_NUMNODES,
     exact_u64,
     node_id,
@@ -23,8 +24,6 @@ from kerf.kernel.sim_dt import (
 )
 from kerf.kernel.sim_memory import PAGE_SIZE, SimFailure, allocate_chunk
 from kerf.kernel.sim_state import PciDevice, PlatformDevice, SimState
-
-MAX_ALIAS = 31  # MK_PCI_ALIAS_LEN 32 with the NUL
 
 
 def _aliases(tree: Tree) -> dict[str, str]:

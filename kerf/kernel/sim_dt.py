@@ -17,6 +17,7 @@ from kerf.kernel.sim_memory import SimFailure
 from kerf.kernel.sim_state import Instance, PciDevice, PlatformDevice, SimState
 
 MAX_NUMNODES = 64  # CONFIG_NODES_SHIFT=6, the x86-64 default
+MAX_ALIAS = 31  # MK_PCI_ALIAS_LEN 32, with the NUL
 COMPATIBLE = "multikernel-v1"
 _PCI_ID = re.compile(r"^([0-9a-fA-F]{1,8}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-9a-fA-F])$")
 

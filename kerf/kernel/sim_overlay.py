@@ -22,6 +22,7 @@ from typing import Any
 
 from kerf.dts.tree import Node, Tree
 from kerf.kernel.sim_dt import (
+    MAX_ALIAS,
     MAX_NUMNODES,
     cpu_reg,
     exact_u32,
@@ -57,7 +58,6 @@ from kerf.kernel.sim_state import (
 INT_MAX = (1 << 31) - 1
 MK_VIRTIO_MAX_DEVICES = 8
 MK_VIRTIO_MAX_QUEUES = 8
-MAX_ALIAS = 31
 
 INSTANCE_ORDER = (
     "instance-create",
@@ -481,7 +481,7 @@ def _item_args(scope: str, op: str, item: Node) -> dict[str, Any]:
     kind = op.split("-")[0]
     if kind == "cpu":
         cpu = cpu_reg(item)
-        node_id(item)
+        node_id(item)  # validated like the kernel; the CPU's node is known from the machine
         exact_u32(item, "flags")
         return {"cpu": cpu}
     if kind == "device":
