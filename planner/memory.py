@@ -100,13 +100,22 @@ def carve(free: list[MemoryRange], size: int) -> tuple[list[MemoryRange], list[M
 def allocate_regions(
     host: Host, instances: Iterable[Instance], bytes_per_node: Mapping[int, int]
 ) -> tuple[MemoryRegion, ...] | None:
-    """Concrete regions giving each node its amount, or None when a node lacks room."""
+    """Concrete regions giving each node its amount, or None when a node lacks room.
+
+    Room is judged by :func:`free_bytes`, which also charges regions whose address is
+    unknown to their node, so carving never overcommits a node even though it cannot
+    tell where such regions sit.
+    """
+    instances = list(instances)
     free = free_ranges(host, instances)
+    room = free_bytes(host, instances)
     regions: list[MemoryRegion] = []
     for node in sorted(bytes_per_node):
         amount = bytes_per_node[node]
         if amount <= 0:
             continue
+        if align_up(amount) > room.get(node, 0):
+            return None
         result = carve(free.get(node, []), amount)
         if result is None:
             return None

@@ -102,3 +102,10 @@ def test_carve_never_overlaps_and_conserves_bytes(spans: list[tuple[int, int]], 
     for a, b in itertools.pairwise(pieces):
         assert a.end <= b.base
     assert all(any(f.contains(p) for f in free) for p in pieces)
+
+
+def test_allocate_regions_respects_regions_whose_address_is_unknown() -> None:
+    host = _host()
+    placed = Instance("a", (0,), (MemoryRegion(500 * MiB, None, 0),))
+    assert allocate_regions(host, [placed], {0: 13 * MiB}) is None
+    assert allocate_regions(host, [placed], {0: 12 * MiB}) is not None
