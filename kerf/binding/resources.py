@@ -25,6 +25,8 @@ from kerf.dts.tree import Node, Property
 from kerf.errors import BindingError
 from planner.hardware import Device, MemoryInventory, MemoryRange
 
+# Linux's largest NR_CPUS is 8192; leave room, but refuse absurd counts before building them.
+MAX_CPUS = 1 << 16
 CPUS_PROPERTIES = ("total", "ids", "host-reserved", "available")
 MEMORY_PROPERTIES = (
     "total-bytes",
@@ -64,6 +66,12 @@ def read_cpus(ctx: Context, node: Node) -> CpuInventory:
             location=node.location,
         )
     declared = read_u32(total_prop) if total_prop is not None else None
+    if declared is not None and ids_prop is None and declared > MAX_CPUS:
+        raise BindingError(
+            f"{node.path}: total = <{declared}> is more CPUs than kerf describes (at most {MAX_CPUS})",
+            hint="total is the number of CPUs; list sparse ids in ids = <...>",
+            location=total_prop.location if total_prop is not None else node.location,
+        )
     if ids_prop is not None:
         ids = tuple(read_cells(ids_prop))
         _note_duplicates(ctx, ids_prop, ids, "CPU id")

@@ -282,9 +282,9 @@ def check_memory_totals(host: Host, instances: Sequence[Instance], out: Collecto
         for earlier in instances[:j]:
             for a in (r.range for r in earlier.memory):
                 for b in (r.range for r in later.memory):
-                    if a is not None and b is not None and a.overlaps(b):
-                        common = a.intersection(b)
-                        assert common is not None
+                    # intersection, not overlaps(): an empty range shares no byte with anything
+                    common = a.intersection(b) if a is not None and b is not None else None
+                    if common is not None:
                         out.error(
                             "memory-overlap",
                             f"instances {earlier.name}, {later.name}",

@@ -148,8 +148,8 @@ def _up(value: int) -> int:
 
 
 def _overlapping(ranges: Sequence[MemoryRange]) -> list[tuple[MemoryRange, MemoryRange]]:
-    ordered = sorted(r for r in ranges if r.size > 0)
-    return [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :] if a.overlaps(b)]
+    ordered = sorted(ranges)
+    return [(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :] if a.intersection(b) is not None]
 
 
 def check_numa(host: Host, out: Collector) -> None:
@@ -194,7 +194,7 @@ def check_numa(host: Host, out: Collector) -> None:
     ranged = [(node.id, r) for node in host.numa_nodes for r in node.memory]
     for i, (na, a) in enumerate(ranged):
         for nb, b in ranged[i + 1 :]:
-            if a.overlaps(b):
+            if a.intersection(b) is not None:
                 out.error(
                     "numa-memory-overlap",
                     f"numa node {nb}",
