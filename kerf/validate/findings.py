@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kerf.errors import SourceLocation
+from kerf.validate.codes import CODES
 
 PAGE = 4096
 
@@ -93,7 +94,17 @@ class Collector:
         at: Sequence[str] = (),
     ) -> None:
         """Record a finding located at the first known key of ``at``."""
-        self.findings.append(Finding(code, severity, message, hint, self.locate(at), subject))
+        self.keep(Finding(code, severity, message, hint, self.locate(at), subject))
+
+    def keep(self, finding: Finding) -> None:
+        """Record a finding made elsewhere (the binding's remarks)."""
+        registered = CODES.get(finding.code)
+        if registered is None or registered[0] != finding.severity.value:
+            # a bug in kerf: every code is documented with its severity in codes.py
+            raise ValueError(
+                f"finding code {finding.code!r} with severity {finding.severity} is not registered"
+            )
+        self.findings.append(finding)
 
     def error(
         self, code: str, subject: str, message: str, *, hint: str | None = None, at: Sequence[str] = ()

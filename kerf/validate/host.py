@@ -71,6 +71,6 @@ def validate_description(desc: HostDescription) -> Report:
             code, subject = remark.code, remark.subject or desc.source
         else:
             severity, code, subject = Severity.WARNING, "dts-warning", desc.source
-        out.findings.append(Finding(code, severity, remark.message, remark.hint, remark.location, subject))
+        out.keep(Finding(code, severity, remark.message, remark.hint, remark.location, subject))
     check_all(desc.host, desc.instances, desc.requests, out)
     return out.report()
