@@ -38,6 +38,8 @@ def test_every_example_file_is_covered() -> None:
     assert hosts == sorted([*VALID, "conflict_example.dts"])
     requests = sorted(p.name for p in (EXAMPLES / "requests").iterdir())
     assert requests == sorted([*JSON_HOSTS, "batch.dts"])
+    readme = (EXAMPLES / "README.md").read_text()
+    assert [name for name in [*hosts, *requests] if name not in readme] == []
 
 
 @pytest.mark.parametrize("name", VALID)
