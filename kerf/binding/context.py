@@ -115,6 +115,19 @@ class Context:
                 )
 
 
+def check_children(ctx: Context, node: Node, known: Iterable[str]) -> None:
+    """Warn about child nodes the binding does not define here (kept, but ignored)."""
+    allowed = set(known)
+    for child in node.children.values():
+        if child.name not in allowed:
+            ctx.note(
+                "binding-unknown-node",
+                f"{child.path}: node '{child.name}' is not part of the binding and is ignored",
+                child,
+                hint="known here: " + (", ".join(sorted(allowed)) or "no child nodes"),
+            )
+
+
 def require_node(parent: Node, name: str, what: str, hint: str | None = None) -> Node:
     """The child node ``name`` of ``parent``; a located BindingError when it is missing."""
     child = parent.child(name)

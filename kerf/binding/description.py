@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerf.binding.context import Context, require_node
+from kerf.binding.context import Context, check_children, require_node
 from kerf.binding.instances import read_instance_blocks
 from kerf.binding.resources import DeviceIndex, read_cpus, read_devices, read_memory
 from kerf.binding.topology import Topology, read_topology
@@ -67,6 +67,7 @@ def read_host(tree: Tree) -> HostDescription:
             location=prop.location,
         )
     ctx.check_known(resources, ())
+    check_children(ctx, resources, ("cpus", "memory", "devices", "topology"))
     cpus = read_cpus(ctx, require_node(resources, "cpus", "the CPU inventory", hint="see docs/binding.md"))
     memory = read_memory(ctx, require_node(resources, "memory", "the memory inventory and pool"))
     devices, index = read_devices(ctx, resources.child("devices"))

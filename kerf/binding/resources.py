@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kerf.binding.context import Context, require_prop
+from kerf.binding.context import Context, check_children, require_prop
 from kerf.binding.values import (
     looks_like_strings,
     read_cells,
@@ -58,6 +58,7 @@ class DeviceIndex:
 def read_cpus(ctx: Context, node: Node) -> CpuInventory:
     """``cpus { total; ids; host-reserved; available; cores { core@K { cpus; }; }; }``."""
     ctx.check_known(node, CPUS_PROPERTIES)
+    check_children(ctx, node, ("cores",))
     total_prop, ids_prop = node.prop("total"), node.prop("ids")
     if total_prop is None and ids_prop is None:
         raise BindingError(
@@ -129,6 +130,7 @@ def read_memory(ctx: Context, node: Node) -> MemoryInventory:
     """``memory { total-bytes; host-reserved-bytes; memory-pool-base; memory-pool-bytes; }``
     or the extension ``memory-pool-ranges = /bits/ 64 <base size ...>``."""
     ctx.check_known(node, MEMORY_PROPERTIES)
+    check_children(ctx, node, ())
     total = ctx.u64(require_prop(node, "total-bytes", "the host's memory in bytes"))
     base_prop, bytes_prop = node.prop("memory-pool-base"), node.prop("memory-pool-bytes")
     ranges_prop = node.prop("memory-pool-ranges")

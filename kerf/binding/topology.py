@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kerf.binding.context import Context, require_prop
+from kerf.binding.context import Context, check_children, require_prop
 from kerf.binding.values import read_cells, read_enum, read_u32, read_u64_list, unit_number
 from kerf.dts.tree import Node, Property
 from kerf.errors import BindingError
@@ -40,6 +40,7 @@ def read_topology(ctx: Context, node: Node | None) -> Topology:
     if node is None:
         return topo
     ctx.check_known(node, ())
+    check_children(ctx, node, ("numa-nodes", "sockets", "distance-map", "caches"))
     numa = node.child("numa-nodes")
     legacy: list[tuple[Node, Property]] = []
     if numa is not None:

@@ -20,6 +20,7 @@ CODES: dict[str, tuple[str, str]] = {
         "64-bit properties written with literals wider than 32 bits (/multikernel-v1/)",
     ),
     "binding-unknown-property": (W, "a property the binding does not define (often a typo); ignored"),
+    "binding-unknown-node": (W, "a node the binding does not define where it is; ignored"),
     "binding-ignored-property": (W, "a property that has no effect where it is (memory-base of a request)"),
     "cpu-pool-default": (W, "no 'available' list: every CPU that is not host-reserved is in the pool"),
     "cpu-duplicate-id": (E, "a CPU id listed twice in ids, host-reserved or available"),

@@ -133,3 +133,11 @@ def test_unknown_property_is_a_warning_naming_the_known_ones() -> None:
     assert remark.location == loc(text, "avaliable")
     assert remark.message == "/resources/cpus: property 'avaliable' is not part of the binding and is ignored"
     assert remark.hint == "known here: available, host-reserved, ids, total"
+
+
+def test_unknown_node_is_a_warning() -> None:
+    text = host_text(extra="").replace("\t\tmemory {", "\t\tmemory@0 { size = <0x1000>; };\n\t\tmemory {")
+    (remark,) = remarks(read(text), "binding-unknown-node")
+    assert remark.location == loc(text, "memory@0")
+    assert remark.message == "/resources/memory@0: node 'memory@0' is not part of the binding and is ignored"
+    assert remark.hint == "known here: cpus, devices, memory, topology"
