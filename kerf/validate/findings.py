@@ -176,15 +176,12 @@ def cpus_text(values: Iterable[int]) -> str:
 
 
 def size_text(n: int) -> str:
-    """Bytes in the largest binary unit that keeps it short: ``16 GiB``, ``1.5 GiB``, ``4097 B``."""
+    """Bytes in the largest binary unit that fits: ``16 GiB`` when exact, else ``24.01 GiB``."""
     for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift:
-            value = n / (1 << shift)
-            if value == int(value):
-                return f"{int(value)} {unit}"
-            if (n * 100) % (1 << shift) == 0:
-                return f"{value:g} {unit}"
-            return f"{n} B ({value:.2f} {unit})"
+            if n % (1 << shift) == 0:
+                return f"{n >> shift} {unit}"
+            return f"{n / (1 << shift):.2f} {unit}"
     return f"{n} B"
 
 

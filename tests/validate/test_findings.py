@@ -31,9 +31,9 @@ def test_cpus_text_singular_and_plural() -> None:
     ("n", "text"),
     [
         (0, "0 B"),
-        (4097, "4097 B (4.00 KiB)"),
+        (4097, "4.00 KiB"),
         (1 << 30, "1 GiB"),
-        (3 << 29, "1.5 GiB"),
+        (3 << 29, "1.50 GiB"),
         (16 << 30, "16 GiB"),
         (1 << 40, "1 TiB"),
     ],
