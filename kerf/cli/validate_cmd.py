@@ -63,6 +63,10 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+# kerf.validate brings the binding and the device tree model with it: it is imported when
+# the command runs, never when the module is, so that `kerf --help` stays fast.
+
+
 def _size(n: int) -> str:
     from kerf.validate.findings import size_text
 
