@@ -16,6 +16,7 @@ For each request the plan left out:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -37,8 +38,16 @@ def explain_unplaced(
     *,
     detailed: bool = True,
 ) -> tuple[list[Unplaced], list[str]]:
-    """A reason for every unplaced demand, and explanation lines for the whole plan."""
-    settings = replace(settings, workers=1, time_limit=min(settings.time_limit, EXPLAIN_TIME_LIMIT))
+    """A reason for every unplaced demand, and explanation lines for the whole plan.
+
+    All the extra solves share one budget (EXPLAIN_TIME_LIMIT, or the plan's time limit
+    when smaller); what does not fit in it gets a shorter reason.
+    """
+    deadline = time.perf_counter() + min(settings.time_limit, EXPLAIN_TIME_LIMIT)
+
+    def budget() -> Settings:
+        return replace(settings, workers=1, time_limit=max(0.01, deadline - time.perf_counter()))
+
     reasons: list[Unplaced] = []
     lines: list[str] = []
     collided: list[int] = []
@@ -46,24 +55,23 @@ def explain_unplaced(
         d = spec.demands[i]
         if d.blocked is not None:
             reason = f"{d.name}: {d.blocked}"
-        elif not detailed:
+        elif not detailed or time.perf_counter() >= deadline:
             reason = f"{d.name} does not fit next to the instances placed"
-        elif fits_alone(spec, i, settings) is False:
-            reason = resource_reason(spec, d, settings)
+        elif fits_alone(spec, i, budget()) is False:
+            reason = resource_reason(spec, d, budget())
         else:
             collided.append(i)
             reason = f"{d.name} fits on its own, but not together with the requests placed in this plan"
         reasons.append(Unplaced(d.name, reason))
         lines.append(reason)
-    if detailed and collided:
-        core = smallest_conflict(spec, admitted | {collided[0]}, settings)
+    if detailed and collided and time.perf_counter() < deadline:
+        core = smallest_conflict(spec, admitted | {collided[0]}, budget())
         if core:
             lines.append(conflict_line(spec, core))
             names = ", ".join(spec.demands[j].name for j in core if j != collided[0])
             first = reasons.index(next(r for r in reasons if r.name == spec.demands[collided[0]].name))
-            reasons[first] = Unplaced(
-                reasons[first].name, f"{spec.demands[collided[0]].name} fits on its own, but not together with {names}"
-            )
+            name = spec.demands[collided[0]].name
+            reasons[first] = Unplaced(name, f"{name} fits on its own, but not together with {names}")
     return reasons, lines
 
 
@@ -83,7 +91,8 @@ def subset(spec: ModelSpec, indices: Iterable[int]) -> ModelSpec:
         for old in keep
     )
     classes = tuple(
-        replace(k, former=tuple((new_index[d], h) for d, h in k.former if d in new_index)) for k in spec.classes
+        replace(k, former=tuple((new_index[d], h) for d, h in k.former if d in new_index))
+        for k in spec.classes
     )
     return replace(spec, demands=demands, classes=classes)
 
@@ -109,7 +118,9 @@ def _relax_memory(spec: ModelSpec) -> ModelSpec:
     return replace(spec, memory_free=dict.fromkeys(nodes, most * max(1, len(spec.demands))))
 
 
-def _feasible(spec: ModelSpec, must: Iterable[int], settings: Settings, relax: Iterable[str] = ()) -> bool | None:
+def _feasible(
+    spec: ModelSpec, must: Iterable[int], settings: Settings, relax: Iterable[str] = ()
+) -> bool | None:
     model, v = build_model(spec, relax=relax)
     for i in must:
         model.add(v.admit[i] == 1)
@@ -119,7 +130,7 @@ def _feasible(spec: ModelSpec, must: Iterable[int], settings: Settings, relax: I
 def fits_alone(spec: ModelSpec, index: int, settings: Settings) -> bool | None:
     """Whether the demand fits on the host by itself (None: undecided in time)."""
     alone = subset(spec, [index])
-    position = [d.index for d in alone.demands if d.name == spec.demands[index].name][0]
+    position = next(d.index for d in alone.demands if d.name == spec.demands[index].name)
     return _feasible(alone, [position], settings)
 
 
@@ -129,7 +140,7 @@ def fits_alone(spec: ModelSpec, index: int, settings: Settings) -> bool | None:
 def resource_reason(spec: ModelSpec, d: Demand, settings: Settings) -> str:
     """The resource(s) that keep ``d`` out even on its own, with numbers per node."""
     alone = subset(spec, [d.index])
-    position = [x.index for x in alone.demands if x.name == d.name][0]
+    position = next(x.index for x in alone.demands if x.name == d.name)
     local = alone.demands[position]
     cpus_ok = _feasible(_relax_memory(alone), [position], settings, relax=("devices",))
     memory_ok = _feasible(_relax_cpus(alone), [position], settings, relax=("devices",))
@@ -175,7 +186,10 @@ def memory_reason(spec: ModelSpec, d: Demand) -> str:
     policy = d.intent.policy
     if policy is MemoryPolicy.BIND:
         listed = ", ".join(str(n) for n in nodes)
-        return f"{d.name} needs {total} of memory on NUMA nodes {listed} (memory-policy bind); free there: {_per_node(free)}"
+        return (
+            f"{d.name} needs {total} of memory on NUMA nodes {listed} (memory-policy bind); "
+            f"free there: {_per_node(free)}"
+        )
     if policy is MemoryPolicy.INTERLEAVE and d.intent.memory_nodes is not None:
         share = format_size(-(-d.pages // len(nodes)) * PAGE_SIZE)
         return (
@@ -244,11 +258,12 @@ def conflict_line(spec: ModelSpec, core: Sequence[int]) -> str:
     who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     cpus = sum(d.size for d in demands)
     memory = sum(d.pages for d in demands) * PAGE_SIZE
-    free_cpus = sum(k.count * k.free for k in spec.classes) + sum(
-        d.size for d in demands if d.pinned
-    )
+    free_cpus = sum(k.count * k.free for k in spec.classes) + sum(d.size for d in demands if d.pinned)
     free_memory = sum(spec.memory_free.values()) * PAGE_SIZE
-    totals = f"together they need {cpus} CPUs and {format_size(memory)}; {free_cpus} CPUs and {format_size(free_memory)} are free"
+    totals = (
+        f"together they need {cpus} CPUs and {format_size(memory)}; "
+        f"{free_cpus} CPUs and {format_size(free_memory)} are free"
+    )
     if cpus <= free_cpus and memory <= free_memory:
         totals += ", so it is their policies (NUMA nodes, cores, devices, pinned CPUs) that collide"
     return f"{who} cannot all be placed together: {totals}"

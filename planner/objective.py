@@ -65,7 +65,8 @@ LOCAL = 10
 def core_group_key(host: Host, core: Core) -> tuple[int, int, int]:
     """(NUMA node, socket, L3 id or -1): cores with the same key form one core group."""
     first = host.cpu_by_id[core.cpus[0]]
-    return (core.numa_node if core.numa_node is not None else -1, core.socket, -1 if first.l3 is None else first.l3)
+    node = core.numa_node if core.numa_node is not None else -1
+    return (node, core.socket, -1 if first.l3 is None else first.l3)
 
 
 def group_rank_of_core(host: Host) -> Mapping[int, int]:
@@ -228,7 +229,9 @@ def _check_pins(host: Host, request: InstanceRequest) -> tuple[int, ...] | None:
         )
     unplaceable = sorted(c for c in request.cpus if host.cpu_by_id[c].numa_node not in host.node_by_id)
     if unplaceable:
-        raise RequestError(f"instance {request.name}: pinned CPU(s) {_list(unplaceable)} belong to no NUMA node")
+        raise RequestError(
+            f"instance {request.name}: pinned CPU(s) {_list(unplaceable)} belong to no NUMA node"
+        )
     return tuple(request.cpus)
 
 
@@ -387,7 +390,8 @@ def _instance_terms(
             terms["balance"] = max(cpu_nodes.values()) - min(cpu_nodes.values())
         if intent.affinity is not CpuAffinity.SPREAD:
             cores = {host.cpu_by_id[c].core for c in inst.cpus}
-            terms["span"] = len({host.cpu_by_id[c].socket for c in inst.cpus}) + len({ranks[c] for c in cores})
+            sockets = {host.cpu_by_id[c].socket for c in inst.cpus}
+            terms["span"] = len(sockets) + len({ranks[c] for c in cores})
     misses = 0
     for label in inst.devices:
         unit = host.unit_by_label.get(label)
@@ -429,8 +433,9 @@ def _broken_units(host: Host, before: Before, after: Occupancy, ranks: Mapping[i
 # --- bounds and the scalar form -------------------------------------------------------------
 
 
-def tier_bounds(host: Host, requests: Sequence[InstanceRequest], *, movable_cpus: int = 0,
-                movable_pages: int = 0) -> tuple[int, ...]:
+def tier_bounds(
+    host: Host, requests: Sequence[InstanceRequest], *, movable_cpus: int = 0, movable_pages: int = 0
+) -> tuple[int, ...]:
     """An upper bound of every tier over all plans for ``requests`` on ``host``.
 
     The solver uses them as mixed-radix weights when it optimises several tiers in one
@@ -439,7 +444,9 @@ def tier_bounds(host: Host, requests: Sequence[InstanceRequest], *, movable_cpus
     nodes = cpu_node_ids(host)
     ranks = group_rank_of_core(host)
     groups = len(set(ranks.values())) or 1
-    d_max = max((max(0, host.distance(a, b) - LOCAL) for a in host.node_ids for b in host.node_ids), default=0)
+    d_max = max(
+        (max(0, host.distance(a, b) - LOCAL) for a in host.node_ids for b in host.node_ids), default=0
+    )
     bound = dict.fromkeys(TIERS, 0)
     bound["unplaced"] = len(requests)
     bound["moved_cpus"] = movable_cpus

@@ -107,7 +107,9 @@ def plan(
         movable_cpus=sum(len(i.cpus) for i in movable),
         movable_pages=sum(sum(p for p in d.previous_pages.values()) for d in spec.demands if d.movable),
     )
-    lower = score.values if outcome.proven else tuple(min(a, b) for a, b in zip(outcome.lower, score.values, strict=True))
+    lower = score.values
+    if not outcome.proven:
+        lower = tuple(min(a, b) for a, b in zip(outcome.lower, score.values, strict=True))
     unplaced_idx = [d.index for d in spec.demands if d.index not in placed and not d.movable]
     unplaced, explanation = _explain(spec, placed, unplaced_idx, outcome, settings, options.explain)
     status = _status(outcome.proven, bool(unplaced_idx))

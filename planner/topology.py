@@ -63,9 +63,7 @@ class Topology:
                 if any(graph.nodes[v]["kind"] == "memory" for v in graph.successors(("numa", n)))
             )
         )
-        sockets_of_node = {
-            n: tuple(sorted({g.socket for g in groups if g.node == n})) for n in host.node_ids
-        }
+        sockets_of_node = {n: tuple(sorted({g.socket for g in groups if g.node == n})) for n in host.node_ids}
         device_node = {
             name: graph.nodes[("device", name)]["numa_node"] for name in sorted(host.device_by_name)
         }
@@ -118,9 +116,9 @@ def _build_graph(host: Host) -> nx.DiGraph:
         graph.add_edge(("machine",), ("socket", sock.id), kind="contains")
     for node in host.numa_nodes:
         graph.add_node(("numa", node.id), kind="numa", memory_type=str(node.memory_type))
-        parents = sorted({host.cpu_by_id[c].socket for c in node.cpus if c in host.cpu_by_id})
-        for sock_id in parents or [None]:
-            parent: Vertex = ("machine",) if sock_id is None else ("socket", sock_id)
+        sockets = sorted({host.cpu_by_id[c].socket for c in node.cpus if c in host.cpu_by_id})
+        parents: list[Vertex] = [("socket", s) for s in sockets]
+        for parent in parents or [("machine",)]:
             graph.add_edge(parent, ("numa", node.id), kind="contains")
         for rng in host.pool_by_node.get(node.id, ()):
             graph.add_node(("memory", node.id, rng.base), kind="memory", base=rng.base, size=rng.size)
@@ -137,11 +135,11 @@ def _build_graph(host: Host) -> nx.DiGraph:
             graph.add_node(("core", core.id), kind="core")
             graph.add_edge(("machine",), ("core", core.id), kind="contains")
         else:
-            node, socket, l3 = core_group_key(host, core)
+            node_id, socket_id, l3 = core_group_key(host, core)
             group: Vertex = ("group", ranks[core.id])
             if group not in graph:
-                graph.add_node(group, kind="group", node=node, socket=socket, l3=None if l3 < 0 else l3)
-                graph.add_edge(("numa", node), group, kind="contains")
+                graph.add_node(group, kind="group", node=node_id, socket=socket_id, l3=None if l3 < 0 else l3)
+                graph.add_edge(("numa", node_id), group, kind="contains")
             graph.add_node(("core", core.id), kind="core")
             graph.add_edge(group, ("core", core.id), kind="contains")
         for cpu in core.cpus:
@@ -149,9 +147,9 @@ def _build_graph(host: Host) -> nx.DiGraph:
             graph.add_edge(("core", core.id), ("cpu", cpu), kind="contains")
 
     for device in host.devices:
-        node = device.numa_node if device.numa_node in host.node_by_id else None
-        graph.add_node(("device", device.name), kind="device", numa_node=node)
-        parent = ("machine",) if node is None else ("numa", node)
+        attached = device.numa_node if device.numa_node in host.node_by_id else None
+        graph.add_node(("device", device.name), kind="device", numa_node=attached)
+        parent = ("machine",) if attached is None else ("numa", attached)
         graph.add_edge(parent, ("device", device.name), kind="contains")
     return graph
 

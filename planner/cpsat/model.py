@@ -84,11 +84,7 @@ def allowed_classes(spec: ModelSpec, d: Demand) -> list[CoreClass]:
     if d.pinned or d.blocked is not None:
         return []
     nodes = d.intent.cpu_nodes
-    return [
-        k
-        for k in spec.classes
-        if (nodes is None or k.node in nodes) and not (d.exclusive and k.shared)
-    ]
+    return [k for k in spec.classes if (nodes is None or k.node in nodes) and not (d.exclusive and k.shared)]
 
 
 def add_pieces(model: cp_model.CpModel, spec: ModelSpec, v: Vars) -> None:
@@ -137,9 +133,23 @@ def add_cpu_counts(model: cp_model.CpModel, spec: ModelSpec, v: Vars) -> None:
         if d.intent.affinity is CpuAffinity.LOCAL:
             model.add(sum(v.used[d.index, n] for n in nodes) == a)
         else:
-            # redundant cut: the nodes used must be able to hold the request
+            # redundant cuts (they tighten the LP bound): the nodes used must be able to
+            # hold the request, and there are at least as many as the fewest that could
             caps = {n: min(d.size, usable_cpus(spec, d, n)) for n in nodes}
             model.add(sum(caps[n] * v.used[d.index, n] for n in nodes) >= d.size * a)
+            model.add(sum(v.used[d.index, n] for n in nodes) >= fewest_holding(caps.values(), d.size) * a)
+
+
+def fewest_holding(capacities: Iterable[int], size: int) -> int:
+    """How many of the largest capacities it takes to reach ``size`` (all of them when
+    even that is not enough)."""
+    total, count = 0, 0
+    for cap in sorted(capacities, reverse=True):
+        if total >= size or cap <= 0:
+            break
+        total += cap
+        count += 1
+    return count
 
 
 def is_big(k: CoreClass, d: Demand, t: int) -> bool:
@@ -150,8 +160,8 @@ def is_big(k: CoreClass, d: Demand, t: int) -> bool:
 def add_core_capacity(model: cp_model.CpModel, spec: ModelSpec, v: Vars) -> None:
     """Pieces fit the cores of their class, with at most two demands per core."""
     by_class: dict[int, list[tuple[Demand, int, Var]]] = {}
-    for (d, k, t), var in v.pieces.items():
-        by_class.setdefault(k, []).append((spec.demands[d], t, var))
+    for (d_index, k_index, t), var in v.pieces.items():
+        by_class.setdefault(k_index, []).append((spec.demands[d_index], t, var))
     for k_index, entries in by_class.items():
         k = spec.classes[k_index]
         users = {d.index for d, _, _ in entries}
@@ -233,7 +243,9 @@ def add_memory(model: cp_model.CpModel, spec: ModelSpec, v: Vars, *, capacity: b
                 model.add(sum(on_node) <= free)
 
 
-def _add_memory_policy(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, nodes: list[int]) -> None:
+def _add_memory_policy(
+    model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, nodes: list[int]
+) -> None:
     a = v.admit[d.index]
     size, total = d.size, d.pages
     intent = d.intent
@@ -251,6 +263,9 @@ def _add_memory_policy(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Dem
             expr = size * v.mem[d.index, n] - total * v.cpus[d.index, n]
             model.add(expr <= size - 1)
             model.add(expr >= -(size - 1))
+            if total >= size:
+                # then every CPU node gets at least one page: the flags coincide
+                model.add(v.mem_used[d.index, n] == v.used[d.index, n])
     elif intent.memory_nodes is not None and intent.even_memory:
         low, high = total // len(nodes), -(-total // len(nodes))
         for n in nodes:
@@ -264,7 +279,8 @@ def _add_memory_policy(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Dem
         most = min(size, len(spec.layout.cpu_nodes))
         count = {j: model.new_bool_var(f"node_count[{d.name},{j}]") for j in range(1, most + 1)}
         model.add(sum(count.values()) == a)
-        model.add(sum(v.used[d.index, n] for n in spec.layout.cpu_nodes) == sum(j * b for j, b in count.items()))
+        nodes_used = sum(v.used[d.index, n] for n in spec.layout.cpu_nodes)
+        model.add(nodes_used == sum(j * b for j, b in count.items()))
         for j, b in count.items():
             low, high = total // j, -(-total // j)
             for n in nodes:

@@ -37,9 +37,10 @@ def realize(spec: ModelSpec, solution: Solution) -> dict[int, Instance]:
         if d.index not in solution.admitted:
             continue
         request = d.intent.request
-        chosen = tuple(d.intent.pinned) if d.intent.pinned is not None else tuple(sorted(cpus.get(d.index, ())))
+        pinned = d.intent.pinned
+        chosen = tuple(pinned) if pinned is not None else tuple(sorted(cpus.get(d.index, ())))
         if len(chosen) != d.size:
-            raise PlanInvalidError(f"{d.name}: the solution gives {len(chosen)} CPUs, {d.size} were asked for")
+            raise PlanInvalidError(f"{d.name}: the solution gives {len(chosen)} CPUs for {d.size} asked")
         memory = regions[d.index]
         nodes = request.numa_nodes or _nodes_of(spec.host, chosen, memory)
         placed[d.index] = Instance(
@@ -78,7 +79,9 @@ def _assign_cpus(spec: ModelSpec, solution: Solution, occ: Occupancy) -> dict[in
 def _pack(cls: CoreClass, pieces: list[_Piece]) -> dict[int, list[_Piece]]:
     """Cores of the class -> pieces on them: big pieces alone, small pieces of
     different demands paired only when the class runs out of cores."""
-    big = sorted((p for p in pieces if is_big(cls, p.demand, p.threads)), key=lambda p: (p.demand.index, -p.threads))
+    big = sorted(
+        (p for p in pieces if is_big(cls, p.demand, p.threads)), key=lambda p: (p.demand.index, -p.threads)
+    )
     small = [p for p in pieces if not is_big(cls, p.demand, p.threads)]
     if len(big) > cls.count:
         raise PlanInvalidError(f"class {cls.index}: {len(big)} whole-core pieces for {cls.count} cores")
@@ -147,8 +150,8 @@ def _assign_devices(spec: ModelSpec, solution: Solution) -> dict[int, tuple[str,
 def _assign_memory(spec: ModelSpec, solution: Solution) -> dict[int, tuple[MemoryRegion, ...]]:
     host = spec.host
     per_demand: dict[int, dict[int, int]] = {}
-    for (d, n), pages in solution.mem.items():
-        per_demand.setdefault(d, {})[n] = pages * PAGE_SIZE
+    for (index, n), pages in solution.mem.items():
+        per_demand.setdefault(index, {})[n] = pages * PAGE_SIZE
     kept = {d.index: _kept_regions(host, d, per_demand.get(d.index, {})) for d in spec.demands if d.movable}
     taken: list[Instance] = list(spec.fixed)
     taken += [Instance(f"kept:{i}", (), regions) for i, regions in kept.items()]

@@ -25,7 +25,7 @@ from planner.cpsat.model import Vars
 from planner.cpsat.tiers import Tier
 from planner.errors import PlanInvalidError
 
-GROUP_RANGE_LIMIT = 1 << 48
+GROUP_RANGE_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ def solve(model: cp_model.CpModel, v: Vars, tiers: Sequence[Tier], settings: Set
     params.num_workers = settings.workers
     params.random_seed = settings.seed
     params.log_search_progress = settings.log
+    params.linearization_level = 2
     n_vars = len(model.proto.variables)
     n_constraints = len(model.proto.constraints)
     _hint(model, [0] * n_vars)  # the empty plan is always feasible
@@ -144,7 +145,7 @@ def solve(model: cp_model.CpModel, v: Vars, tiers: Sequence[Tier], settings: Set
         if status == cp_model.OPTIMAL:
             for tier in group:
                 lower[tier.name] = tier.value(solver)
-            model.add(objective <= int(round(solver.objective_value)))
+            model.add(objective <= round(solver.objective_value))
             continue
         proven, stopped_at = False, group[0].name
         first = group[0]
@@ -174,7 +175,7 @@ def solve(model: cp_model.CpModel, v: Vars, tiers: Sequence[Tier], settings: Set
 
 
 def _hint(model: cp_model.CpModel, values: Sequence[int]) -> None:
-    model.clear_hints()
+    model.clear_hints()  # type: ignore[no-untyped-call]  # ortools leaves it unannotated
     hint = model.proto.solution_hint
     hint.vars.extend(range(len(values)))
     hint.values.extend(values)
@@ -203,7 +204,7 @@ def is_feasible(model: cp_model.CpModel, settings: Settings) -> bool | None:
     solver.parameters.num_workers = settings.workers
     solver.parameters.random_seed = settings.seed
     solver.parameters.max_time_in_seconds = settings.time_limit
-    model.clear_objective()
+    model.clear_objective()  # type: ignore[no-untyped-call]  # ortools leaves it unannotated
     status = solver.solve(model)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return True

@@ -178,9 +178,7 @@ def build_spec(
     classes = _core_classes(host, layout, fixed, demands, occ)
     pages_free = {n: b // PAGE_SIZE for n, b in free_bytes(host, fixed).items()}
     total_free_pages = sum(pages_free.values())
-    total_free_cpus = sum(
-        1 for c in occ.free_cpus if host.cpu_by_id[c].core in layout.group_of_core
-    )
+    total_free_cpus = sum(1 for c in occ.free_cpus if host.cpu_by_id[c].core in layout.group_of_core)
     demands = [_with_capacity_block(d, total_free_cpus, total_free_pages) for d in demands]
     unit_free: dict[str, list[str]] = {}
     for unit in occ.free_units:
@@ -309,7 +307,7 @@ def resolve_devices(
                 raise RequestError(
                     f"instance {name}: {want.text} asks for any "
                     f"{'VF' if kind == 'sriov' else 'namespace'} of {want.device}, "
-                    + ("which does not exist" if device is None else f"which is not divided that way"),
+                    + ("which does not exist" if device is None else "which is not divided that way"),
                     hint=_device_hint(host),
                 )
             result.append(DeviceDemand(device.name, None, layout.device_node.get(device.name)))
@@ -382,8 +380,17 @@ def _shape(d: Demand) -> tuple[object, ...] | None:
         return None
     i = d.intent
     return (
-        i.size, i.pages, i.affinity, i.policy, d.exclusive, i.preferred, i.spread_target, i.cpu_nodes,
-        i.memory_nodes, i.even_memory, tuple(dev.device for dev in d.devices),
+        i.size,
+        i.pages,
+        i.affinity,
+        i.policy,
+        d.exclusive,
+        i.preferred,
+        i.spread_target,
+        i.cpu_nodes,
+        i.memory_nodes,
+        i.even_memory,
+        tuple(dev.device for dev in d.devices),
     )
 
 
@@ -433,7 +440,7 @@ def _core_classes(
                 held[former_of[cpu]] = held.get(former_of[cpu], 0) + 1
         key = _ClassKey(rank, -free, len(core.cpus), bool(owners), tuple(sorted(held.items())))
         buckets.setdefault(key, []).append(core.id)
-    classes = []
+    classes: list[CoreClass] = []
     for key in sorted(buckets, key=lambda k: (k, min(buckets[k]))):
         group = group_by_rank[key.group]
         classes.append(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
-from planner.cpsat.model import Vars
+from planner.cpsat.model import Vars, allowed_classes, fewest_holding
 from planner.cpsat.spec import Demand, ModelSpec
 from planner.objective import LOCAL, TIERS
 from planner.policy import CpuAffinity
@@ -54,9 +54,12 @@ class Tier:
         """The linear expression."""
         if not self.terms:
             return self.constant
-        return cp_model.LinearExpr.weighted_sum(
-            [var for _, var, _, _ in self.terms], [c for c, _, _, _ in self.terms]
-        ) + self.constant
+        return (
+            cp_model.LinearExpr.weighted_sum(
+                [var for _, var, _, _ in self.terms], [c for c, _, _, _ in self.terms]
+            )
+            + self.constant
+        )
 
     def value(self, solver: cp_model.CpSolver) -> int:
         """The expression's value in the solver's current solution."""
@@ -142,26 +145,42 @@ def add_numa(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, numa:
 
 def add_span(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, tier: Tier) -> None:
     """Core groups and sockets the CPUs touch."""
-    in_group: dict[int, list[tuple[int, Var]]] = {}
-    for k, _, var in v.pieces_of(d.index):
+    in_group: dict[int, list[tuple[int, int, Var]]] = {}
+    for k, t, var in v.pieces_of(d.index):
         cls = spec.classes[k]
-        in_group.setdefault(cls.group, []).append((cls.count, var))
+        in_group.setdefault(cls.group, []).append((cls.count, t, var))
     socket_of = {g.rank: g.socket for g in spec.layout.groups}
     group_flags: dict[int, Var] = {}
+    group_caps: dict[int, int] = {}
     for g, entries in sorted(in_group.items()):
         flag = model.new_bool_var(f"group_used[{d.name},{g}]")
-        limit = min(d.size, sum(count for count, _ in entries))
-        model.add(sum(var for _, var in entries) <= limit * flag)
+        limit = min(d.size, sum(count for count, t, _ in entries if t == 1))
+        model.add(sum(var for _, _, var in entries) <= limit * flag)
         group_flags[g] = flag
+        group_caps[g] = min(d.size, _threads_available(spec, d, g))
         tier.add(1, flag)
-    sockets: dict[int, list[Var]] = {}
-    for g, flag in group_flags.items():
-        sockets.setdefault(socket_of[g], []).append(flag)
-    for s, flags in sorted(sockets.items()):
+    sockets: dict[int, list[int]] = {}
+    for g in group_flags:
+        sockets.setdefault(socket_of[g], []).append(g)
+    socket_flags = {}
+    for s, groups in sorted(sockets.items()):
         sock = model.new_bool_var(f"socket_used[{d.name},{s}]")
-        for flag in flags:
-            model.add(sock >= flag)
+        for g in groups:
+            model.add(sock >= group_flags[g])
+        socket_flags[s] = sock
         tier.add(1, sock)
+    a = v.admit[d.index]
+    # redundant cuts: the groups / sockets used hold the request, and are at least as many
+    # as the fewest that could
+    model.add(sum(group_caps[g] * f for g, f in group_flags.items()) >= d.size * a)
+    model.add(sum(group_flags.values()) >= fewest_holding(group_caps.values(), d.size) * a)
+    socket_caps = {s: min(d.size, sum(group_caps[g] for g in gs)) for s, gs in sockets.items()}
+    model.add(sum(socket_caps[s] * f for s, f in socket_flags.items()) >= d.size * a)
+    model.add(sum(socket_flags.values()) >= fewest_holding(socket_caps.values(), d.size) * a)
+
+
+def _threads_available(spec: ModelSpec, d: Demand, group: int) -> int:
+    return sum(k.count * min(k.free, d.size) for k in allowed_classes(spec, d) if k.group == group)
 
 
 def add_device_locality(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, tier: Tier) -> None:
@@ -178,10 +197,28 @@ def add_device_locality(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: De
         tier.add(1, miss)
 
 
+def memory_follows_cpus(d: Demand) -> bool:
+    """True when the model ties d's memory flags to its CPU flags (see add_memory)."""
+    i = d.intent
+    return i.memory_nodes is None and (i.even_memory or i.pages >= i.size)
+
+
 def add_distance(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, tier: Tier) -> None:
     """Σ (SLIT − 10) over (CPU node, memory node) pairs in use."""
+    nodes = spec.layout.cpu_nodes
+    if memory_follows_cpus(d):
+        # memory sits exactly on the CPU nodes: one flag per unordered pair of nodes
+        for i, n in enumerate(nodes):
+            for m in nodes[i + 1 :]:
+                cost = max(0, spec.layout.distance(n, m) - LOCAL) + max(0, spec.layout.distance(m, n) - LOCAL)
+                if cost == 0:
+                    continue
+                both = model.new_bool_var(f"pair[{d.name},{n},{m}]")
+                model.add(both >= v.used[d.index, n] + v.used[d.index, m] - 1)
+                tier.add(cost, both)
+        return
     memory_nodes = sorted(m for (dd, m) in v.mem_used if dd == d.index)
-    for n in spec.layout.cpu_nodes:
+    for n in nodes:
         for m in memory_nodes:
             cost = max(0, spec.layout.distance(n, m) - LOCAL)
             if cost == 0:
@@ -222,13 +259,12 @@ def add_fragmentation(model: cp_model.CpModel, spec: ModelSpec, v: Vars, tier: T
         _add_broken(model, f"node{n}", taken, [], spec.free_cpus[n], tier)
     host = spec.host
     for g, free in sorted(spec.free_groups.items()):
-        taken_pieces = [
-            (t, var) for (_, k, t), var in v.pieces.items() if spec.classes[k].group == g
-        ]
+        taken_pieces = [(t, var) for (_, k, t), var in v.pieces.items() if spec.classes[k].group == g]
         pinned = []
         for d in spec.demands:
             if d.pinned and d.blocked is None:
-                count = sum(1 for c in d.intent.pinned or () if spec.layout.group_of_core[host.cpu_by_id[c].core] == g)
+                cores = (host.cpu_by_id[c].core for c in d.intent.pinned or ())
+                count = sum(1 for core in cores if spec.layout.group_of_core[core] == g)
                 if count:
                     pinned.append((count, v.admit[d.index]))
         _add_broken(model, f"group{g}", [], taken_pieces + pinned, free, tier)
