@@ -28,7 +28,10 @@ def register(app: typer.Typer) -> None:
 
 def validate(
     file: Annotated[
-        Path, typer.Argument(help="Host description: DTS (either header) or DTB.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="FILE", help="Host description: DTS (either header) or DTB.", show_default=False
+        ),
     ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
