@@ -120,6 +120,15 @@ def _read_block(ctx: Context, block: Node, host: Host, index: DeviceIndex) -> In
             resources.prop("memory-base") or resources,
             hint="kerf chooses the memory of instances it places; remove memory-base",
         )
+    wants = []
+    for label in devices:
+        try:
+            wants.append(DeviceWant.parse(label))
+        except RequestError as err:
+            assert devices_prop is not None
+            raise BindingError(
+                f"{resources.path}: 'devices' has {err.message}", hint=err.hint, location=where(devices_prop)
+            ) from None
     try:
         return InstanceRequest(
             name=block.name,
@@ -128,7 +137,7 @@ def _read_block(ctx: Context, block: Node, host: Host, index: DeviceIndex) -> In
             numa_nodes=numa_nodes,
             cpu_affinity=affinity or CpuAffinity.COMPACT,
             memory_policy=policy or MemoryPolicy.LOCAL,
-            devices=tuple(DeviceWant.parse(label) for label in devices),
+            devices=tuple(wants),
             exclusive_cores=exclusive,
             id=instance_id,
         )

@@ -205,3 +205,10 @@ def test_read_instances_needs_an_instances_node() -> None:
     with pytest.raises(Exception, match="there is no /instances node") as info:
         read_instances(parse("/dts-v1/;\n/ { };\n", FILE), host)
     assert type(info.value).__name__ == "BindingError"
+
+
+def test_empty_device_name_of_a_request_is_located_at_devices() -> None:
+    text = with_instances(instance('cpu-count = <1>; memory-bytes = <0x40000000>; devices = "eth0_vf1", "";'))
+    err = fails(text)
+    assert err.location == loc(text, "devices =")
+    assert err.message == "/instances/web/resources: 'devices' has empty device reference"
