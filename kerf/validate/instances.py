@@ -280,20 +280,22 @@ def check_memory_totals(host: Host, instances: Sequence[Instance], out: Collecto
     """Regions of two instances never overlap; the sum fits the pool and each node's share."""
     for j, later in enumerate(instances):
         for earlier in instances[:j]:
-            for a in (r.range for r in earlier.memory):
-                for b in (r.range for r in later.memory):
-                    # intersection, not overlaps(): an empty range shares no byte with anything
-                    common = a.intersection(b) if a is not None and b is not None else None
-                    if common is not None:
-                        out.error(
-                            "memory-overlap",
-                            f"instances {earlier.name}, {later.name}",
-                            f"Instances {earlier.name} and {later.name} overlap in memory: {common} "
-                            f"({size_text(common.size)})",
-                            hint="give each instance its own part of the pool",
-                            at=instance_at(later.name, "memory-base")
-                            + instance_at(later.name, "memory-bytes"),
-                        )
+            # intersection, not overlaps(): an empty range shares no byte with anything
+            common = [
+                part
+                for a in (r.range for r in earlier.memory)
+                for b in (r.range for r in later.memory)
+                if a is not None and b is not None and (part := a.intersection(b)) is not None
+            ]
+            if common:
+                out.error(
+                    "memory-overlap",
+                    f"instances {earlier.name}, {later.name}",
+                    f"Instances {earlier.name} and {later.name} overlap in memory: "
+                    f"{', '.join(map(str, common))} ({size_text(sum(p.size for p in common))})",
+                    hint="give each instance its own part of the pool",
+                    at=instance_at(later.name, "memory-base") + instance_at(later.name, "memory-bytes"),
+                )
     used = sum(inst.memory_bytes for inst in instances)
     if used > host.memory.pool_bytes:
         out.error(

@@ -404,3 +404,12 @@ def test_device_conflict_reported_once_naming_both() -> None:
         at(89, 9),
         "Instances web and db both use eth0_vf1, gpu0",
     )
+
+
+def test_memory_overlap_of_several_regions_is_one_finding_per_pair() -> None:
+    web = Instance("web", (1,), (MemoryRegion(GiB, 2 * GiB, 0), MemoryRegion(GiB, 4 * GiB, 0)))
+    db = Instance("db", (2,), (MemoryRegion(3 * GiB, 2 * GiB, 0),))
+    report = validate_host(dual_node_smt2(), [web, db])
+    assert only(report, "memory-overlap").message == (
+        "Instances web and db overlap in memory: 0x80000000-0xbfffffff, 0x100000000-0x13fffffff (2 GiB)"
+    )
