@@ -9,6 +9,7 @@ checks the blob fully (``fdt_check_full``) before reading it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 from kerf.dts.guess import guess_markers
@@ -104,23 +105,15 @@ def dtc_layout(blob: bytes, reserve_count: int) -> bytes:
     old_strings = blob[off_strings : off_strings + size_strings]
     structure = bytearray(blob[off_struct : off_struct + size_struct])
     table = bytearray()
-    pos = 0
-    while pos < len(structure):
-        (tag,) = struct.unpack_from(">I", structure, pos)
-        pos += 4
-        if tag == _FDT_BEGIN_NODE:
-            pos = _align4(structure.index(b"\0", pos) + 1)
-        elif tag == _FDT_PROP:
-            length, name_offset = struct.unpack_from(">II", structure, pos)
+    for tag, pos in _struct_entries(structure):
+        if tag == _FDT_PROP:
+            (name_offset,) = struct.unpack_from(">I", structure, pos + 4)
             name = old_strings[name_offset : old_strings.index(b"\0", name_offset) + 1]
             found = table.find(name)
             if found < 0:
                 found = len(table)
                 table += name
             struct.pack_into(">I", structure, pos + 4, found)
-            pos = _align4(pos + 8 + length)
-        elif tag == _FDT_END:
-            break
     new_struct = HEADER_SIZE + len(reserve_map)
     new_strings = new_struct + len(structure)
     header = struct.pack(
@@ -137,6 +130,50 @@ def dtc_layout(blob: bytes, reserve_count: int) -> bytes:
         len(structure),
     )
     return header + reserve_map + bytes(structure) + bytes(table)
+
+
+def _struct_entries(structure: bytes | bytearray) -> Iterator[tuple[int, int]]:
+    """(tag, offset of what follows the tag) for each entry of a structure block
+    already checked by libfdt: BEGIN_NODE is followed by the name, PROP by length,
+    name offset and value."""
+    pos = 0
+    while pos < len(structure):
+        (tag,) = struct.unpack_from(">I", structure, pos)
+        yield tag, pos + 4
+        if tag == _FDT_BEGIN_NODE:
+            pos = _align4(structure.index(b"\0", pos + 4) + 1)
+        elif tag == _FDT_PROP:
+            (length,) = struct.unpack_from(">I", structure, pos + 4)
+            pos = _align4(pos + 12 + length)
+        elif tag == _FDT_END:
+            return
+        else:
+            pos += 4
+
+
+def _undecodable_name(data: bytes | bytearray) -> bytes | None:
+    """The first node or property name that is not UTF-8 text, or None.
+
+    pylibfdt decodes names as it returns them and fails badly on bytes that are not
+    UTF-8, so a checked blob is scanned for them first.
+    """
+    (off_struct, off_strings) = struct.unpack_from(">II", data, 8)
+    (size_strings, size_struct) = struct.unpack_from(">II", data, 32)
+    structure = data[off_struct : off_struct + size_struct]
+    strings = data[off_strings : off_strings + size_strings]
+    for tag, pos in _struct_entries(structure):
+        if tag == _FDT_BEGIN_NODE:
+            name = bytes(structure[pos : structure.index(b"\0", pos)])
+        elif tag == _FDT_PROP:
+            (name_offset,) = struct.unpack_from(">I", structure, pos + 4)
+            name = bytes(strings[name_offset : strings.index(b"\0", name_offset)])
+        else:
+            continue
+        try:
+            name.decode("utf-8")
+        except UnicodeDecodeError:
+            return name
+    return None
 
 
 def _align4(value: int) -> int:
@@ -175,6 +212,9 @@ def from_dtb(blob: bytes, filename: str = "<dtb>") -> Tree:
     status = libfdt.fdt_check_full(data, len(data))
     if status:
         raise DtbError(f"{filename}: corrupt DTB: {libfdt.fdt_strerror(status)}")
+    bad_name = _undecodable_name(data)
+    if bad_name is not None:
+        raise DtbError(f"{filename}: corrupt DTB: the name {bad_name!r} is not UTF-8 text")
     try:
         fdt = libfdt.Fdt(data)
         root = Node(name="")
@@ -182,8 +222,6 @@ def from_dtb(blob: bytes, filename: str = "<dtb>") -> Tree:
         memreserves = [tuple(fdt.get_mem_rsv(i)) for i in range(fdt.num_mem_rsv())]
     except libfdt.FdtException as err:
         raise DtbError(f"{filename}: corrupt DTB: {libfdt.fdt_strerror(err.err)}") from err
-    except UnicodeDecodeError as err:
-        raise DtbError(f"{filename}: corrupt DTB: a name is not valid UTF-8 text") from err
     tree = Tree(root=root, filename=filename, header="dts-v1")
     tree.memreserves = [(int(a), int(s)) for a, s in memreserves]
     tree.reindex()

@@ -65,7 +65,8 @@ class Source:
             if mark >= 0:
                 mark_offset, name, mark_line = self.line_marks[mark]
                 base = bisect.bisect_right(self.line_starts, mark_offset) - 1
-                return SourceLocation(name, mark_line + index - base, col)
+                # A marker may claim line 0; locations stay 1-based.
+                return SourceLocation(name, max(1, mark_line + index - base), col)
         return SourceLocation(self.name, line, col)
 
     def mark_line(self, offset: int, filename: str, line: int) -> None:

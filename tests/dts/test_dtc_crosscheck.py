@@ -42,9 +42,21 @@ def _assert_same_as_dtc(kerf_blob: bytes, dtc_blob: bytes, dtc: Dtc) -> None:
     assert kerf_blob == dtc_blob
 
 
-def _assert_dtc_reads_back(tree_blob: bytes, dtc: Dtc) -> None:
-    text = dtc.decompile(tree_blob)
-    assert trees_equal(parse(text, "dtc-output.dts"), from_dtb(tree_blob))
+def _assert_dtc_reads_back(blob: bytes, dtc: Dtc) -> None:
+    """dtc decompiles kerf's DTB, and kerf reads dtc's text back to the same tree.
+
+    dtc's decompiler is lossy in one spot: a string list whose string after a NUL starts
+    with a digit ("/", "0") is printed as "/\\00", which reads back differently (in dtc
+    too). So kerf's reading is compared with dtc's own reading of the text, and with
+    the original tree whenever dtc's text is faithful.
+    """
+    text = dtc.decompile(blob)
+    reparsed = parse(text, "dtc-output.dts")
+    recompiled = dtc.compile_text(text)
+    assert recompiled is not None
+    assert to_dtb(reparsed) == recompiled
+    if recompiled == blob:
+        assert trees_equal(reparsed, from_dtb(blob))
 
 
 def test_the_corpus_is_there() -> None:
