@@ -46,6 +46,8 @@ class MemoryRange:
 
     def overlaps(self, other: MemoryRange) -> bool:
         """True when the two ranges share at least one byte."""
+        if self.size <= 0 or other.size <= 0:
+            return False
         return self.base < other.end and other.base < self.end
 
     def intersection(self, other: MemoryRange) -> MemoryRange | None:
@@ -370,7 +372,8 @@ def assemble_host(
             node_of.setdefault(cpu, node)
 
     if socket_cpus is None:
-        socket_cpus = {node: cpus for node, cpus in node_cpus.items()}
+        # A memory-only node (HBM, CXL) is not a package: it gets no socket of its own.
+        socket_cpus = {node: cpus for node, cpus in node_cpus.items() if cpus}
         orphans = [c for c in ids if c not in node_of]
         if orphans:
             first = min(socket_cpus, default=0)

@@ -102,3 +102,20 @@ def test_unit_lookup_covers_every_device() -> None:
     assert sorted(host.unit_by_label) == ["eth0_vf0", "eth0_vf1", "gpu0"]
     assert host.unit_by_label["eth0_vf1"].index == 1
     assert host.device_by_name["gpu0"].kind == "whole"
+
+
+def test_empty_ranges_overlap_nothing() -> None:
+    assert not MemoryRange(0x1000, 0).overlaps(MemoryRange(0, 0x4000))
+    assert not MemoryRange(0, 0x4000).overlaps(MemoryRange(0x1000, 0))
+
+
+def test_memory_only_node_gets_no_socket() -> None:
+    host = assemble_host(
+        range(2),
+        available=range(2),
+        numa_cpus={0: [0, 1], 1: []},
+        numa_memory={0: [MemoryRange(0, GiB)], 1: [MemoryRange(GiB, GiB)]},
+        memory=MemoryInventory(2 * GiB, 0, ()),
+    )
+    assert [s.id for s in host.sockets] == [0]
+    assert [n.id for n in host.numa_nodes] == [0, 1]
