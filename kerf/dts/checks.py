@@ -29,24 +29,25 @@ def check_structure(root: RawNode) -> None:
 
 
 def _duplicate_node_names(node: RawNode) -> None:
-    children = node.children
-    for index, child in enumerate(children):
+    seen: dict[str, RawNode] = {}
+    for child in node.children:
+        first = seen.get(child.name)
+        if first is None:
+            # Like dtc, a later sibling counts even when it is a /delete-node/ entry,
+            # but an earlier /delete-node/ entry does not.
+            if not child.deleted:
+                seen[child.name] = child
+            continue
         if child.deleted:
-            continue
-        # Like dtc, a later sibling counts even when it is a /delete-node/ entry.
-        later = next((c for c in children[index + 1 :] if c.name == child.name), None)
-        if later is None:
-            continue
-        if later.deleted:
             raise dts_error(
-                later.location,
+                child.location,
                 f"/delete-node/ {child.name} cannot delete a node defined in the same block "
-                f"(defined at {child.location})",
+                f"(defined at {first.location})",
                 hint="delete it in a later '/ { ... };' or '&label { ... };' block",
             )
         raise dts_error(
-            later.location,
-            f"duplicate node '{child.name}' in {node.path} (first defined at {child.location})",
+            child.location,
+            f"duplicate node '{child.name}' in {node.path} (first defined at {first.location})",
             hint="merge the two definitions; a later '&label { ... };' block may amend a node",
         )
 

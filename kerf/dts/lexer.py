@@ -112,6 +112,10 @@ class Token:
 
     def describe(self) -> str:
         """The token as an error message shows it (``'}'``, ``end of file``)."""
+        # Bytes that were not UTF-8 in the file are shown escaped, never as surrogates.
+        return self._describe().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+    def _describe(self) -> str:
         if self.kind is Tok.EOF:
             return "end of file"
         if self.kind is Tok.STRING:
@@ -130,6 +134,8 @@ class Token:
                     return f"'{match.group()[:40]}'"
             if self.text == "\n":
                 return "a line break"
+            if 0xDC80 <= ord(self.text) <= 0xDCFF:
+                return f"byte {ord(self.text) - 0xDC00:#04x} (not UTF-8 text)"
             if not self.text.isprintable():
                 return f"character U+{ord(self.text):04X}"
         return f"'{self.text[:40]}'"

@@ -31,17 +31,6 @@ from kerf.dts.tree import (
 )
 
 
-def find_by_ref(tree: Tree, ref: str) -> Node | None:
-    """The node a reference names (``label`` or ``{/path}``), first in depth-first order."""
-    path = ref_path(ref)
-    if path is not None:
-        return tree.find_node(path) if path.startswith("/") else None
-    for node in tree.nodes():
-        if ref in node.labels:
-            return node
-    return None
-
-
 @dataclass
 class ReferencePlan:
     """What resolving the references of a tree changes.
@@ -202,6 +191,10 @@ def apply_plan(plan: ReferencePlan) -> None:
 
 def _splice_paths(tree: Tree, referenced: set[int]) -> None:
     """Put the target path into every ``&ref`` path value (they are empty until now)."""
+    labels: dict[str, Node] = {}
+    for node in tree.nodes():
+        for label in node.labels:
+            labels.setdefault(label, node)
     for node in tree.nodes():
         for prop in node.props.values():
             if not any(m.kind is MarkerKind.PATH for m in prop.markers):
@@ -213,9 +206,9 @@ def _splice_paths(tree: Tree, referenced: set[int]) -> None:
                 if marker.kind is not MarkerKind.PATH:
                     continue
                 ref = marker.ref or ""
-                target = find_by_ref(tree, ref)
+                path = ref_path(ref)
+                target = tree.find_node(path) if path is not None else labels.get(ref)
                 if target is None:
-                    path = ref_path(ref)
                     what = f"no node at path '{path}'" if path is not None else f"unknown label '{ref}'"
                     raise dts_error(
                         marker.location or prop.location,

@@ -110,8 +110,9 @@ class Property:
     labels: list[str] = field(default_factory=list)
     location: SourceLocation | None = None
     markers: list[Marker] = field(default_factory=list)
-    # Under /multikernel-v1/ only: the integers of a single <...> group as written, when
-    # a literal was wider than 32 bits (the binding reads 64-bit values from these).
+    # Under /multikernel-v1/ only, when a literal was wider than 32 bits: the integers of
+    # the property's 32-bit <...> groups as written, in order (a reference counts as
+    # 0xffffffff). The binding reads 64-bit values from these.
     written_cells: tuple[int, ...] | None = None
     node: Node | None = field(default=None, repr=False, compare=False)
 

@@ -58,6 +58,7 @@ def test_the_printer_writes_built_values_naturally() -> None:
     assert "eth0: ethernet@0 {" in text
 
 
+@pytest.mark.tools
 def test_to_dtb_resolves_references_like_dtc_without_touching_the_tree(dtc: Dtc) -> None:
     tree = build()
     before = copy.deepcopy(tree)

@@ -43,6 +43,7 @@ def test_compile_writes_the_dtb_and_nothing_on_stdout(runner: CliRunner, tmp_pat
     assert trees_equal(from_dtb(out.read_bytes()), parse(SOURCE))
 
 
+@pytest.mark.tools
 def test_compile_matches_dtc_bytes(runner: CliRunner, tmp_path: Path, dtc: Dtc) -> None:
     source = tmp_path / "board.dts"
     source.write_text(SOURCE)

@@ -19,6 +19,8 @@ from kerf.errors import DtsError
 from .conftest import Dtc, fdtdump_body
 from .strategies import dts_sources
 
+pytestmark = pytest.mark.tools
+
 CORPUS = Path(__file__).parent / "corpus"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CORPUS_FILES = sorted(CORPUS.glob("*.dts"))
@@ -106,6 +108,12 @@ def test_multikernel_examples_give_dtbs_that_dtc_reads(path: Path, dtc: Dtc) -> 
     # dtc rejects the seed's wide literals; the portable print is standard DTS.
     portable = format_dts(from_dtb(blob))
     assert dtc.compile_text(portable) == blob
+
+
+def test_raw_bytes_compile_like_dtc(dtc: Dtc) -> None:
+    path = dtc.workdir / "latin1.dts"
+    path.write_bytes(b'/dts-v1/;\n/ {\n\ts = "caf\xe9", "\xff\xfe";\n};\n')
+    assert to_dtb(parse_file(path)) == dtc.compile_file(path)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -236,3 +236,12 @@ def test_include_from_a_string_without_include_dirs() -> None:
     assert (
         str(err.value) == "<string>:3:1: cannot read included file 'x.dtsi': no include directory to look in"
     )
+
+
+def test_bytes_that_are_not_utf8_are_named_not_crashed_on(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.dts"
+    path.write_bytes(b"/dts-v1/;\n/ { x = \xff; };\n")
+    with pytest.raises(DtsError) as err:
+        parse_file(path)
+    assert err.value.message.endswith("found byte 0xff (not UTF-8 text)")
+    assert err.value.location == SourceLocation(str(path), 2, 9)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from kerf.dts import MarkerKind, parse
+from kerf.dts import MarkerKind, parse, parse_file
 
 
 def value(text: str) -> bytes:
@@ -173,3 +175,9 @@ def test_names_use_the_wide_lexer_alphabet() -> None:
         "/dts-v1/; / { #address-cells = <2>; ?*# = <0>; 0x10 = <1>; \\y = <2>; a,b+c.d_e-f = <3>; };"
     )
     assert list(tree.root.props) == ["#address-cells", "?*#", "0x10", "y", "a,b+c.d_e-f"]
+
+
+def test_raw_bytes_in_strings_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.dts"
+    path.write_bytes(b'/dts-v1/;\n/ { s = "caf\xe9"; };\n')
+    assert parse_file(path).root.props["s"].value == b"caf\xe9\0"
