@@ -23,6 +23,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kerf.cli.validate_cmd",
     "kerf.cli.discover_cmd",
     "kerf.cli.convert_cmd",
+    "kerf.cli.lifecycle_cmds",
+    "kerf.cli.run_cmds",
+    "kerf.cli.show_cmd",
 )
 
 

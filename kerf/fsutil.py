@@ -1,0 +1,169 @@
+"""Durable file replacement and advisory locks, shared by every part of kerf that keeps files.
+
+Two promises:
+
+* :func:`atomic_write` never leaves a half-written file: the data goes to a temporary file
+  in the same directory, is flushed to disk, renamed over the target, and the directory is
+  flushed too, so after a crash the file holds either the old or the new contents.
+* :func:`file_lock` is an ``flock`` on a file: the kernel releases it when the process
+  dies, so a crashed kerf never leaves a stale lock behind. The holder writes its pid
+  into the file so that a waiting kerf can name it; the file itself is never removed
+  (removing it would let two processes lock two different inodes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from kerf.errors import BusyError, InputError, PermissionDeniedError
+
+# How long to sleep between two attempts to take a lock (grows up to the maximum).
+_FIRST_PAUSE = 0.02
+_MAX_PAUSE = 0.25
+
+
+def _permission_or_input(err: OSError, what: str, path: Path) -> InputError | PermissionDeniedError:
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDeniedError(
+            f"cannot {what} {path}: {err.strerror}",
+            hint="run kerf as a user who may write there (root for the real kernel), or choose "
+            "another --root",
+        )
+    return InputError(f"cannot {what} {path}: {err.strerror or err}")
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (a rename or unlink inside it) to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(path: Path, mode: int = 0o755) -> None:
+    """Create ``path`` and missing parents; each new entry is flushed to disk."""
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # another process created it meanwhile
+        except OSError as err:
+            raise _permission_or_input(err, "create the directory", folder) from None
+        fsync_dir(folder.parent)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` durably: write a temporary file, fsync, rename, fsync dir."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    except OSError as err:
+        raise _permission_or_input(err, "write", path) from None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as err:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _permission_or_input(err, "write", path) from None
+    os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """:func:`atomic_write` of UTF-8 text."""
+    atomic_write(path, text.encode("utf-8"), mode=mode)
+
+
+def remove_durably(path: Path) -> bool:
+    """Remove a file and flush its directory; False when it did not exist."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise _permission_or_input(err, "remove", path) from None
+    fsync_dir(path.parent)
+    return True
+
+
+def lock_holder(path: Path) -> int | None:
+    """The pid written into a lock file by its last exclusive holder, if readable and alive."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if not text.isdigit():
+        return None
+    pid = int(text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, owned by another user
+    return pid
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: Path, *, timeout: float, shared: bool = False, what: str = "kerf's state"
+) -> Iterator[None]:
+    """Hold an ``flock`` on ``path`` (created when missing) for the duration of the block.
+
+    Waits up to ``timeout`` seconds, then raises BusyError naming the holder's pid when it
+    is known. An exclusive holder records its pid in the file.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        raise _permission_or_input(err, "open the lock file", path) from None
+    try:
+        _acquire(fd, path, timeout=timeout, shared=shared, what=what)
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        # Closing the descriptor releases the flock.
+        os.close(fd)
+
+
+def _acquire(fd: int, path: Path, *, timeout: float, shared: bool, what: str) -> None:
+    operation = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+    deadline = time.monotonic() + max(timeout, 0.0)
+    pause = _FIRST_PAUSE
+    while True:
+        try:
+            fcntl.flock(fd, operation)
+            return
+        except BlockingIOError:
+            pass
+        now = time.monotonic()
+        if now >= deadline:
+            holder = lock_holder(path)
+            who = f"process {holder}" if holder is not None else "another process"
+            raise BusyError(
+                f"{who} holds the lock on {what} ({path}); gave up after {timeout:g} s",
+                hint="wait for that kerf command to finish and retry (KERF_LOCK_TIMEOUT sets the wait)",
+            )
+        time.sleep(min(pause, deadline - now))
+        pause = min(pause * 2, _MAX_PAUSE)

@@ -1,0 +1,151 @@
+"""``kerf init``: install a host description and give the kernel its baseline.
+
+Steps (each after the journal says what is under way): check the description with the
+validator, build the baseline, stage the description in kerf's state, create the
+simulated machine when the target is a simulated host, write the baseline (the kernel
+applies one exactly once, to an empty pool), then install the description. A dry run
+does the checks and shows the baseline, and touches nothing: no directory, no simulated
+host, no mount.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kerf.errors import ValidationError
+from kerf.lifecycle.baseline import Baseline, build_baseline
+from kerf.lifecycle.common import Outcome, new_batch, utc_now
+from kerf.lifecycle.errors import AlreadyInitialisedError
+from kerf.lifecycle.faults import checkpoint
+from kerf.lifecycle.kernel_view import PoolView, read_pool
+from kerf.lifecycle.recovery import recover
+from kerf.lifecycle.session import Session
+from kerf.state import Journal
+from planner.hardware import Host
+
+MAX_FINDINGS_SHOWN = 5
+
+
+def init(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
+    """Initialise the pool from the host description in ``source``."""
+    from kerf.binding import host_to_tree, load_host
+    from kerf.dts import format_dts, to_dtb
+    from kerf.validate import validate_description
+
+    desc = load_host(source)
+    report = validate_description(desc)
+    if not report.ok:
+        shown = "; ".join(f"[{f.code}] {f.message}" for f in report.errors[:MAX_FINDINGS_SHOWN])
+        more = len(report.errors) - MAX_FINDINGS_SHOWN
+        raise ValidationError(
+            f"{source} is not a valid host description: {shown}"
+            + (f" (and {more} more)" if more > 0 else ""),
+            hint=f"kerf validate {source} shows every finding with its location",
+        )
+    host = desc.host
+    baseline = build_baseline(host)
+    notices = [f"{label} is not handed to the kernel: {why}" for label, why in baseline.skipped]
+    if desc.instances or desc.requests:
+        count = len(desc.instances) + len(desc.requests)
+        notices.append(
+            f"{source} also lists {count} instance{'s' if count != 1 else ''}; kerf init only sets up "
+            "the pool: create instances with kerf create"
+        )
+    data = _summary(session, baseline, source)
+    if dry_run:
+        pool = _current_pool(session)
+        if pool is not None and pool.populated:
+            raise _populated(session)
+        data["dry_run"] = True
+        data["baseline_dts"] = format_dts(baseline.tree)
+        return Outcome(f"would initialise the pool: {_describe(baseline)}", data, notices)
+
+    blob = to_dtb(baseline.tree)
+    with session.locked() as state:
+        notices += recover(session)
+        pool = _current_pool(session)
+        if pool is not None and pool.populated:
+            raise _populated(session)
+        created = session.location.simulated and not session.simulated_exists()
+        state.write_pending_host(format_dts(host_to_tree(host)))
+        state.write_journal(
+            Journal(
+                "init", new_batch(), created_host=created, started_at=utc_now(), extra={"source": str(source)}
+            )
+        )
+        checkpoint("journal-written")
+        if created:
+            _create_simulated(session, host)
+            checkpoint("simulated-host-created")
+        backend = session.mounted_backend()
+        backend.write_baseline(blob)
+        checkpoint("baseline-written")
+        state.install_pending_host()
+        checkpoint("host-installed")
+        state.clear_journal()
+    return Outcome(f"initialised the pool: {_describe(baseline)}", data, notices)
+
+
+def _create_simulated(session: Session, host: Host) -> None:
+    from kerf.kernel.sim import SimulatedHost
+
+    root = session.location.kernel_root
+    if root.exists() and not any(root.iterdir()):
+        root.rmdir()  # an empty leftover: SimulatedHost.create makes it again
+    session.adopt_backend(SimulatedHost.create(root, host))
+
+
+def _current_pool(session: Session) -> PoolView | None:
+    """The kernel's pool, or None when there is no kernel to ask yet (no simulated host)."""
+    from kerf.dts import from_dtb
+
+    if session.location.simulated and not session.simulated_exists():
+        return None
+    if not session.location.simulated:
+        from kerf.kernel.sysfs import SysfsBackend
+
+        backend = session.backend()
+        if isinstance(backend, SysfsBackend) and not (backend.root / "device_tree").exists():
+            return None  # not mounted yet: an unmounted filesystem has no pool to ask about
+    return read_pool(from_dtb(session.backend().read_device_tree(), "device_tree"))
+
+
+def _populated(session: Session) -> AlreadyInitialisedError:
+    where = "the simulated host" if session.location.simulated else "the kernel"
+    return AlreadyInitialisedError(
+        f"the pool of {where} is already initialised (the kernel takes a baseline only once, "
+        "while the pool is empty)",
+        hint="see it with kerf show; to start over, delete every instance and use a new, empty "
+        "pool (on a simulated host: a new --root directory)",
+    )
+
+
+def _describe(baseline: Baseline) -> str:
+    from kerf.validate.findings import ids_text, size_text
+
+    memory = ", ".join(
+        f"{size_text(size)} on node {node}" if node is not None else size_text(size)
+        for node, size in baseline.memory
+    )
+    devices = (
+        f", {len(baseline.devices)} device{'s' if len(baseline.devices) != 1 else ''}"
+        if baseline.devices
+        else ""
+    )
+    return f"CPUs {ids_text(baseline.cpus)}; memory {memory or 'none'}{devices}"
+
+
+def _summary(session: Session, baseline: Baseline, source: Path) -> dict[str, object]:
+    return {
+        "backend": session.location.kind.value,
+        "root": str(session.location.kernel_root),
+        "state": str(session.location.state_dir),
+        "source": str(source),
+        "cpus": list(baseline.cpus),
+        "memory": [{"numa_node": node, "bytes": size} for node, size in baseline.memory],
+        "devices": [
+            {"label": d.label, "pci_id": d.pci_id, "vendor_id": d.vendor_id, "device_id": d.device_id}
+            for d in baseline.devices
+        ],
+        "not_handed_to_kernel": [{"label": label, "reason": why} for label, why in baseline.skipped],
+    }

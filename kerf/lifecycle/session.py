@@ -1,0 +1,194 @@
+"""Which kernel a command talks to, where kerf keeps its state, and the locked session.
+
+Backend selection (docs/lifecycle.md, "Where kerf works"):
+
+* ``--root DIR`` or ``KERF_ROOT=DIR``: a simulated host kept in ``DIR`` (``DIR/kernel`` is
+  the simulated multikernel filesystem, ``DIR/state`` kerf's state). Chosen explicitly,
+  so nothing is announced.
+* otherwise the real kernel when it offers the multikernel filesystem (mounted at
+  ``/sys/fs/multikernel``, or the ``multikernel`` type listed in ``/proc/filesystems``);
+  kerf's state is then in ``/var/lib/kerf``;
+* otherwise the simulated host under the user's state directory
+  (``$XDG_STATE_HOME/kerf``, default ``~/.local/state/kerf``), announced once on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from kerf.errors import InputError, PermissionDeniedError
+from kerf.kernel.backend import KernelBackend
+from kerf.kernel.syscalls import Arch, normalize_arch
+from kerf.lifecycle.errors import NotInitialisedError
+from kerf.state import StateDir, lock_timeout
+
+PROC_ROOT = Path("/proc")
+REAL_STATE_DIR = Path("/var/lib/kerf")
+SIM_KERNEL_DIR = "kernel"
+SIM_STATE_DIR = "state"
+
+
+class BackendKind(StrEnum):
+    """The two kinds of kernel kerf drives."""
+
+    KERNEL = "kernel"
+    SIMULATED = "simulated"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a command works: the kernel's filesystem root and kerf's state directory.
+
+    ``announcement`` is the one stderr line telling the user that kerf fell back to the
+    simulated host by itself (None when that was asked for, or for the real kernel).
+    """
+
+    kind: BackendKind
+    kernel_root: Path
+    state_dir: Path
+    announcement: str | None = None
+
+    @property
+    def simulated(self) -> bool:
+        """True for a simulated host."""
+        return self.kind is BackendKind.SIMULATED
+
+
+def user_state_home(env: Mapping[str, str]) -> Path:
+    """``$XDG_STATE_HOME/kerf``, or ``~/.local/state/kerf``."""
+    base = env.get("XDG_STATE_HOME")
+    if base and Path(base).is_absolute():
+        return Path(base) / "kerf"
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".local" / "state" / "kerf"
+
+
+def kernel_available(proc: Path = PROC_ROOT) -> bool:
+    """True when this kernel offers the multikernel filesystem (mounted, or its type known)."""
+    from kerf.kernel.sysfs import FILESYSTEM_TYPE, MULTIKERNEL_ROOT, is_mounted
+
+    try:
+        if is_mounted(MULTIKERNEL_ROOT, (proc / "mounts").read_text()):
+            return True
+    except OSError:
+        pass
+    try:
+        filesystems = (proc / "filesystems").read_text()
+    except OSError:
+        return False
+    return any(line.split()[-1:] == [FILESYSTEM_TYPE] for line in filesystems.splitlines())
+
+
+def simulated_location(root: Path, announcement: str | None = None) -> Location:
+    """The layout of a simulated host kept in ``root``."""
+    root = Path(root).expanduser()
+    if not root.is_absolute():
+        root = Path.cwd() / root
+    return Location(BackendKind.SIMULATED, root / SIM_KERNEL_DIR, root / SIM_STATE_DIR, announcement)
+
+
+def locate(root: Path | None, *, env: Mapping[str, str] | None = None, proc: Path = PROC_ROOT) -> Location:
+    """Choose the kernel and state directory (see the module documentation)."""
+    if root is not None:
+        if str(root) == "":
+            raise InputError("--root (or KERF_ROOT) is empty", hint="give a directory, e.g. --root /tmp/mk")
+        return simulated_location(root)
+    if kernel_available(proc):
+        from kerf.kernel.sysfs import MULTIKERNEL_ROOT
+
+        return Location(BackendKind.KERNEL, MULTIKERNEL_ROOT, REAL_STATE_DIR)
+    home = user_state_home(env if env is not None else os.environ)
+    note = (
+        f"kerf: this kernel has no multikernel support; using the simulated host in {home} "
+        "(--root or KERF_ROOT chooses another)"
+    )
+    return simulated_location(home, note)
+
+
+class Session:
+    """One command's view of its kernel and state.
+
+    Opening the backend has no side effects (a real kernel is mounted only by
+    :meth:`mounted_backend`, which state-changing commands call).
+    """
+
+    def __init__(
+        self, location: Location, *, proc: Path = PROC_ROOT, backend: KernelBackend | None = None
+    ) -> None:
+        self.location = location
+        self.state = StateDir(location.state_dir)
+        self.proc = proc
+        self._backend = backend
+
+    # -- the kernel ---------------------------------------------------------------------------
+
+    def simulated_exists(self) -> bool:
+        """True when the simulated host of this location has been created."""
+        from kerf.kernel.sim import STATE_FILE
+
+        return (self.location.kernel_root / STATE_FILE).is_file()
+
+    def backend(self) -> KernelBackend:
+        """The kernel backend (NotInitialisedError when a simulated host was never created)."""
+        if self._backend is not None:
+            return self._backend
+        if self.location.simulated:
+            from kerf.kernel.sim import SimulatedHost
+
+            if not self.simulated_exists():
+                raise NotInitialisedError(
+                    f"there is no simulated host in {self.location.kernel_root.parent} yet",
+                    hint="create it from a host description: kerf init --input HOST.dts",
+                )
+            self._backend = SimulatedHost(self.location.kernel_root)
+        else:
+            from kerf.kernel.sysfs import SysfsBackend
+
+            self._backend = SysfsBackend(self.location.kernel_root, proc=self.proc)
+        return self._backend
+
+    def mounted_backend(self) -> KernelBackend:
+        """The backend, with the real kernel's filesystem mounted when it was not."""
+        backend = self.backend()
+        from kerf.kernel.sysfs import SysfsBackend
+
+        if isinstance(backend, SysfsBackend):
+            backend.ensure_mounted()
+        return backend
+
+    def arch(self) -> Arch:
+        """The architecture whose kernel images the instances run."""
+        from kerf.kernel.sim import SimulatedHost
+
+        backend = self.backend()
+        if isinstance(backend, SimulatedHost):
+            return normalize_arch(backend.snapshot().machine.arch)
+        return normalize_arch(os.uname().machine)
+
+    def adopt_backend(self, backend: KernelBackend) -> None:
+        """Use ``backend`` from now on (after ``kerf init`` created the simulated host)."""
+        self._backend = backend
+
+    # -- the state ----------------------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[StateDir]:
+        """kerf's state under its exclusive lock (the directory is created when missing)."""
+        self.state.ensure()
+        with self.state.lock(lock_timeout()):
+            yield self.state
+
+    @contextmanager
+    def read_locked(self) -> Iterator[StateDir]:
+        """The state under a shared lock when it exists; without one when it does not (a
+        read creates nothing) or when the lock file is not ours to open."""
+        with ExitStack() as stack:
+            if (self.state.path / "lock").exists():
+                with suppress(InputError, PermissionDeniedError):
+                    stack.enter_context(self.state.lock(lock_timeout(), shared=True))
+            yield self.state

@@ -1,0 +1,93 @@
+"""Writing a batch of overlay transactions all-or-nothing.
+
+The kernel reports success on the write even when the transaction failed, and leaves
+what ran before the failing operation applied (reference §1.5). So after every write
+the transaction's status is read back; on failure, or when the caller's check of the
+result finds a difference, the failed transaction and every earlier one of the batch
+are rolled back, newest first, and the error names the operation that failed (with the
+reason when the backend knows it).
+
+The caller holds kerf's lock: the backend finds each new transaction by comparing the
+``overlays`` directory before and after the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from kerf.errors import KerfError, KernelError
+from kerf.kernel.backend import KernelBackend, Transaction
+from kerf.overlay.build import OverlayTransaction
+
+
+class TransactionFailedError(KernelError):
+    """A transaction of the batch failed; everything the batch did was rolled back."""
+
+
+class RollbackFailedError(KernelError):
+    """A transaction failed and undoing the batch failed too: the kernel holds part of it."""
+
+    def __init__(self, message: str, *, hint: str | None, remaining: Sequence[int]) -> None:
+        super().__init__(message, hint=hint)
+        self.remaining = tuple(remaining)
+
+
+def apply_batch(
+    backend: KernelBackend,
+    transactions: Sequence[OverlayTransaction],
+    *,
+    after_write: Callable[[int], None] | None = None,
+    verify: Callable[[], str | None] | None = None,
+) -> list[Transaction]:
+    """Write ``transactions`` in order; the kernel's transactions when all applied.
+
+    ``after_write(n)`` runs after the n-th write (1-based), before its status is read
+    (crash tests stop kerf there). ``verify()`` runs once everything applied and returns a
+    description of what the kernel did differently, or None; a difference rolls the batch
+    back. Raises TransactionFailedError (nothing left applied) or RollbackFailedError.
+    """
+    written: list[Transaction] = []
+    total = len(transactions)
+    for number, otx in enumerate(transactions, start=1):
+        position = f"transaction {number} of {total}" if total > 1 else "the transaction"
+        try:
+            tx = backend.write_overlay(otx.blob)
+        except KerfError as err:
+            _undo(backend, written, f"writing {position} ({otx.describe()}) failed: {err.message}", err.hint)
+        if after_write is not None:
+            after_write(number)
+        status = backend.transaction(tx.id)
+        if not status.applied:
+            detail = backend.failure_detail(tx.id)
+            reason = f": {detail}" if detail else " (the kernel logs the reason: see dmesg)"
+            _undo(
+                backend,
+                [*written, status],
+                f"the kernel refused {position} (tx_{tx.id}, status {status.status}) of "
+                f"{otx.describe()}{reason}",
+                None,
+            )
+        written.append(status)
+    problem = verify() if verify is not None else None
+    if problem is not None:
+        _undo(backend, written, problem, None)
+    return written
+
+
+def _undo(backend: KernelBackend, applied: Sequence[Transaction], cause: str, hint: str | None) -> NoReturn:
+    """Roll back ``applied`` newest first, then raise the error describing ``cause``."""
+    remaining = [tx.id for tx in applied]
+    for tx in reversed(applied):
+        try:
+            backend.rollback(tx.id)
+        except KerfError as err:
+            raise RollbackFailedError(
+                f"{cause}; undoing it failed at tx_{tx.id}: {err.message}",
+                hint="kerf retries the rollback on its next command; fix the cause first "
+                "(e.g. stop or unload the instance involved)",
+                remaining=remaining,
+            ) from None
+        remaining.remove(tx.id)
+    note = " Nothing was changed: the batch was rolled back." if applied else " Nothing was changed."
+    raise TransactionFailedError(cause + "." + note, hint=hint)
