@@ -116,7 +116,7 @@ def _plan(host: Host, existing: Sequence[Instance], request: InstanceRequest) ->
     )
     if result.unplaced or not result.placements:
         reasons = [u.reason for u in result.unplaced] or ["the planner found no placement"]
-        details = "; ".join(reasons + list(result.explanation))
+        details = "; ".join(dict.fromkeys(reasons + list(result.explanation)))
         raise UnplacedError(
             f"cannot place instance {request.name}: {details}",
             hint="kerf show lists what is free; ask for fewer CPUs or less memory, or other NUMA nodes",

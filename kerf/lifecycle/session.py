@@ -68,7 +68,7 @@ def user_state_home(env: Mapping[str, str]) -> Path:
     return Path(home) / ".local" / "state" / "kerf"
 
 
-def kernel_available(proc: Path = PROC_ROOT) -> bool:
+def kernel_available(proc: Path) -> bool:
     """True when this kernel offers the multikernel filesystem (mounted, or its type known)."""
     from kerf.kernel.sysfs import FILESYSTEM_TYPE, MULTIKERNEL_ROOT, is_mounted
 
@@ -92,13 +92,14 @@ def simulated_location(root: Path, announcement: str | None = None) -> Location:
     return Location(BackendKind.SIMULATED, root / SIM_KERNEL_DIR, root / SIM_STATE_DIR, announcement)
 
 
-def locate(root: Path | None, *, env: Mapping[str, str] | None = None, proc: Path = PROC_ROOT) -> Location:
-    """Choose the kernel and state directory (see the module documentation)."""
+def locate(root: Path | None, *, env: Mapping[str, str] | None = None, proc: Path | None = None) -> Location:
+    """Choose the kernel and state directory (see the module documentation). ``proc`` is
+    where to look for ``mounts`` and ``filesystems`` (default ``/proc``)."""
     if root is not None:
         if str(root) == "":
             raise InputError("--root (or KERF_ROOT) is empty", hint="give a directory, e.g. --root /tmp/mk")
         return simulated_location(root)
-    if kernel_available(proc):
+    if kernel_available(proc if proc is not None else PROC_ROOT):
         from kerf.kernel.sysfs import MULTIKERNEL_ROOT
 
         return Location(BackendKind.KERNEL, MULTIKERNEL_ROOT, REAL_STATE_DIR)

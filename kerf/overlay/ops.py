@@ -121,6 +121,10 @@ class InstanceCreate:
     id: int | None = None
     numa_node: int | None = None
 
+    def __post_init__(self) -> None:
+        if len({c.cpu for c in self.cpus}) != len(self.cpus):
+            raise ValueError(f"instance-create {self.name} lists a CPU twice")
+
     @property
     def target(self) -> str:
         """Always ``/instances``."""
@@ -176,6 +180,8 @@ class ItemOperation:
         wanted = _ITEM_TYPE[self.kind.value.split("-")[0]]
         if not self.items or not all(isinstance(i, wanted) for i in self.items):
             raise ValueError(f"{self.kind} needs one or more {wanted.__name__} items")
+        if len(set(self.items)) != len(self.items):
+            raise ValueError(f"{self.kind} lists an item twice: {self.items}")
 
     def with_items(self, items: tuple[Item, ...]) -> ItemOperation:
         """The same operation on other items."""
