@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from planner.cpsat.model import build_model, memory_nodes_of, usable_cpus
 from planner.cpsat.search import Settings, is_feasible
-from planner.cpsat.spec import CoreClass, Demand, ModelSpec
+from planner.cpsat.spec import CoreClass, Demand, ModelSpec, format_size
 from planner.hardware import PAGE_SIZE
 from planner.policy import CpuAffinity, MemoryPolicy
 from planner.request import Unplaced
@@ -267,13 +267,3 @@ def conflict_line(spec: ModelSpec, core: Sequence[int]) -> str:
     if cpus <= free_cpus and memory <= free_memory:
         totals += ", so it is their policies (NUMA nodes, cores, devices, pinned CPUs) that collide"
     return f"{who} cannot all be placed together: {totals}"
-
-
-def format_size(size: int) -> str:
-    """Bytes as the largest power-of-1024 unit that keeps it readable (``16GiB``, ``1.5GiB``)."""
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if size >= 1 << shift:
-            value = size / (1 << shift)
-            text = f"{value:.2f}".rstrip("0").rstrip(".")
-            return f"{text}{unit}"
-    return f"{size}B"

@@ -170,9 +170,9 @@ def build_spec(
     occ = before.occupancy
     demands: list[Demand] = []
     for inst in movable:
-        demands.append(_movable_demand(host, layout, before, len(demands), inst))
+        demands.append(_movable_demand(host, layout, before, fixed, len(demands), inst))
     for request in requests:
-        demands.append(_demand(host, layout, before, len(demands), resolve(host, request), None))
+        demands.append(_demand(host, layout, before, fixed, len(demands), resolve(host, request), None))
     demands = _mark_symmetry(demands)
 
     classes = _core_classes(host, layout, fixed, demands, occ)
@@ -224,7 +224,13 @@ def _check_names(
 
 
 def _demand(
-    host: Host, layout: Layout, before: Before, index: int, intent: Intent, previous: Instance | None
+    host: Host,
+    layout: Layout,
+    before: Before,
+    fixed: Sequence[Instance],
+    index: int,
+    intent: Intent,
+    previous: Instance | None,
 ) -> Demand:
     request = intent.request
     devices = resolve_devices(host, layout, request.name, request.devices)
@@ -239,7 +245,8 @@ def _demand(
             core = host.cpu_by_id[cpu].core
             if core not in pinned_cores:
                 pinned_cores.append(core)
-        blocked = _pin_conflict(host, before.occupancy, intent)
+        exclusive = {inst.name for inst in fixed if inst.exclusive_cores}
+        blocked = _pin_conflict(host, before.occupancy, exclusive, intent)
     return Demand(
         index=index,
         intent=intent,
@@ -255,7 +262,9 @@ def _demand(
     )
 
 
-def _movable_demand(host: Host, layout: Layout, before: Before, index: int, inst: Instance) -> Demand:
+def _movable_demand(
+    host: Host, layout: Layout, before: Before, fixed: Sequence[Instance], index: int, inst: Instance
+) -> Demand:
     """An existing instance that rebalance may move: a request for what it holds now."""
     request = InstanceRequest(
         name=inst.name,
@@ -275,15 +284,20 @@ def _movable_demand(host: Host, layout: Layout, before: Before, index: int, inst
             f"cannot rebalance existing instance {inst.name}: {err.message}",
             hint="fix the instance's policies in the host description, or plan without rebalance",
         ) from err
-    return _demand(host, layout, before, index, intent, inst)
+    return _demand(host, layout, before, fixed, index, intent, inst)
 
 
-def _pin_conflict(host: Host, occ: Occupancy, intent: Intent) -> str | None:
+def _pin_conflict(host: Host, occ: Occupancy, exclusive: set[str], intent: Intent) -> str | None:
     pinned = intent.pinned or ()
     held = [c for c in pinned if c in occ.cpu_owner]
     if held:
         owners = sorted({occ.cpu_owner[c] for c in held})
         return f"pinned CPU(s) {_ints(held)} are held by {', '.join(owners)}"
+    for cpu in pinned:
+        core = host.core_by_id[host.cpu_by_id[cpu].core]
+        keepers = sorted(occ.core_owners(core) & exclusive)
+        if keepers:
+            return f"the core of pinned CPU {cpu} belongs to {', '.join(keepers)}, which has exclusive cores"
     if intent.request.exclusive_cores:
         for cpu in pinned:
             core = host.core_by_id[host.cpu_by_id[cpu].core]
@@ -352,9 +366,8 @@ def _with_capacity_block(demand: Demand, free_cpus: int, free_pages: int) -> Dem
         reason = f"needs {demand.size} CPUs; {free_cpus} are free in the pool"
         return replace(demand, blocked=reason)
     if demand.pages > free_pages:
-        reason = (
-            f"needs {demand.pages * PAGE_SIZE} bytes of memory; {free_pages * PAGE_SIZE} are free in the pool"
-        )
+        need, free = format_size(demand.pages * PAGE_SIZE), format_size(free_pages * PAGE_SIZE)
+        reason = f"needs {need} of memory; {free} are free in the pool"
         return replace(demand, blocked=reason)
     return demand
 
@@ -470,3 +483,13 @@ class _ClassKey:
 
 def _ints(values: Iterable[int]) -> str:
     return ", ".join(str(v) for v in values)
+
+
+def format_size(size: int) -> str:
+    """Bytes as the largest power-of-1024 unit that keeps it readable (``16GiB``, ``1.5GiB``)."""
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            value = size / (1 << shift)
+            text = f"{value:.2f}".rstrip("0").rstrip(".")
+            return f"{text}{unit}"
+    return f"{size}B"
