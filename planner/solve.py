@@ -57,37 +57,14 @@ def plan(
     options: PlanOptions | None = None,
 ) -> Plan:
     """Place ``requests`` on ``host`` next to the ``existing`` instances."""
-    from planner.cpsat import search
-    from planner.cpsat.model import build_model
-    from planner.cpsat.realize import realize
-    from planner.cpsat.spec import build_spec
-    from planner.cpsat.tiers import build_tiers
-    from planner.topology import Topology
-
     options = options or PlanOptions()
-    if options.time_limit <= 0 or options.workers < 1:
-        raise RequestError("the time limit must be positive and at least one worker is needed")
     existing = list(existing)
     requests = list(requests)
     fixed, movable = (existing, []) if not options.rebalance else ([], existing)
-    layout = Topology.of(host).layout()
-    spec = build_spec(host, layout, fixed, requests, movable=movable)
-    model, variables = build_model(spec)
-    tiers = build_tiers(model, spec, variables)
-    model_text = str(model.proto) if options.dump_model else None
-    settings = search.Settings(
-        time_limit=options.time_limit,
-        workers=options.workers,
-        seed=options.seed,
-        deterministic_time=options.deterministic_time,
+    solved = solve_requests(
+        host, fixed, requests, settings=settings_of(options), movable=movable, dump_model=options.dump_model
     )
-    outcome = search.solve(model, variables, tiers, settings)
-    if outcome.infeasible:
-        raise RequestError(
-            "rebalance cannot place every existing instance by its own policies",
-            hint="check the existing instances with kerf validate, or plan without --rebalance",
-        )
-    placed = realize(spec, outcome.solution)
+    spec, outcome, placed = solved.spec, solved.outcome, solved.placed
 
     all_requests = [d.intent.request for d in spec.demands]
     by_name = {spec.demands[i].name: inst for i, inst in placed.items()}
@@ -105,17 +82,17 @@ def plan(
         host,
         all_requests,
         movable_cpus=sum(len(i.cpus) for i in movable),
-        movable_pages=sum(sum(p for p in d.previous_pages.values()) for d in spec.demands if d.movable),
+        movable_pages=sum(sum(d.previous_pages.values()) for d in spec.demands if d.movable),
     )
     lower = score.values
     if not outcome.proven:
         lower = tuple(min(a, b) for a, b in zip(outcome.lower, score.values, strict=True))
     unplaced_idx = [d.index for d in spec.demands if d.index not in placed and not d.movable]
+    settings = settings_of(options)
     unplaced, explanation = _explain(spec, placed, unplaced_idx, outcome, settings, options.explain)
-    status = _status(outcome.proven, bool(unplaced_idx))
     new_names = {r.name for r in requests}
     return Plan(
-        status=status,
+        status=_status(outcome.proven, bool(unplaced_idx)),
         placements=tuple(inst for inst in by_name.values() if inst.name in new_names),
         unplaced=tuple(unplaced),
         existing=tuple(fixed) + tuple(by_name[i.name] for i in movable),
@@ -135,8 +112,69 @@ def plan(
             },
         },
         explanation=tuple(explanation),
-        model_text=model_text,
+        model_text=solved.model_text,
     )
+
+
+def settings_of(options: PlanOptions) -> Settings:
+    """The search settings for plan options (RequestError for impossible ones)."""
+    from planner.cpsat.search import Settings
+
+    if options.time_limit <= 0 or options.workers < 1:
+        raise RequestError(
+            f"the time limit must be positive and at least one worker is needed "
+            f"(got {options.time_limit:g} s, {options.workers} workers)"
+        )
+    return Settings(
+        time_limit=options.time_limit,
+        workers=options.workers,
+        seed=options.seed,
+        deterministic_time=options.deterministic_time,
+    )
+
+
+@dataclass(frozen=True)
+class Solved:
+    """The model's input, the search's outcome and the placed instances (by demand)."""
+
+    spec: ModelSpec
+    outcome: Outcome
+    placed: dict[int, Instance]
+    model_text: str | None
+
+
+def solve_requests(
+    host: Host,
+    fixed: Sequence[Instance],
+    requests: Sequence[InstanceRequest],
+    *,
+    settings: Settings,
+    movable: Sequence[Instance] = (),
+    admission_only: bool = False,
+    dump_model: bool = False,
+) -> Solved:
+    """Build, solve and realize the model for ``requests`` next to ``fixed`` (and, with
+    rebalance, the ``movable`` instances). ``admission_only`` optimises only how many
+    requests are admitted (what-if capacity)."""
+    from planner.cpsat import search
+    from planner.cpsat.model import build_model
+    from planner.cpsat.realize import realize
+    from planner.cpsat.spec import build_spec
+    from planner.cpsat.tiers import build_tiers
+    from planner.topology import Topology
+
+    layout = Topology.of(host).layout()
+    spec = build_spec(host, layout, fixed, requests, movable=movable, admission_only=admission_only)
+    model, variables = build_model(spec)
+    tiers = build_tiers(model, spec, variables)
+    model_text = str(model.proto) if dump_model else None
+    outcome = search.solve(model, variables, tiers, settings)
+    if outcome.infeasible:
+        raise RequestError(
+            "rebalance cannot place every existing instance by its own policies",
+            hint="check the existing instances with kerf validate, or plan without --rebalance",
+        )
+    return Solved(spec, outcome, realize(spec, outcome.solution), model_text)
 
 
 def _status(proven: bool, anything_unplaced: bool) -> PlanStatus:
