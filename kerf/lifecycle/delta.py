@@ -168,26 +168,32 @@ def _memory_delta(
     want = dict(desired.memory)
     have = current.bytes_by_node()
     removed: list[Region] = []
+    trimmed: list[MemoryItem] = []
     grow: dict[int | None, int] = {}
     for node in sorted(set(want) | set(have), key=lambda n: -1 if n is None else n):
         target, now = want.get(node, 0), have.get(node, 0)
-        if target == now:
-            continue
         if target < now:
-            # Newest regions go first: the oldest holds the loaded kernel image.
-            for region in sorted((r for r in current.regions if r.node == node), key=lambda r: -r.index):
-                if now <= target:
-                    break
-                removed.append(region)
-                now -= region.size
+            # Whole regions go first, newest first: the oldest holds the loaded kernel image.
+            newest_first = sorted((r for r in current.regions if r.node == node), key=lambda r: -r.index)
+            for region in newest_first:
+                if now - region.size >= target:
+                    removed.append(region)
+                    now -= region.size
+            if now > target:
+                # Every region left is larger than the excess: shorten the newest in place
+                # (memory-remove runs before memory-add, so its start is free again).
+                cut = next(r for r in newest_first if r not in removed)
+                removed.append(cut)
+                trimmed.append(MemoryItem(cut.size - (now - target), cut.base, node))
+                now = target
         if target > now:
             grow[node] = target - now
     if not grow:
-        return [MemoryItem(r.size, r.base, r.node) for r in removed], []
+        return [MemoryItem(r.size, r.base, r.node) for r in removed], trimmed
     # Memory removed in the same fragment is free again when memory-add runs.
     still_used = [(r.base, r.size) for r in used if r not in removed]
     free = free_extents(pool.chunks, still_used)
-    added = [
+    added = trimmed + [
         MemoryItem(size, base, node)
         for node, amount in grow.items()
         for base, size in carve(free, node, amount, f"instance {current.name}")

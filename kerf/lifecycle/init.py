@@ -10,9 +10,10 @@ host, no mount.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from kerf.errors import ValidationError
+from kerf.errors import KerfError, ValidationError
 from kerf.lifecycle.baseline import Baseline, build_baseline
 from kerf.lifecycle.common import Outcome, new_batch, utc_now
 from kerf.lifecycle.errors import AlreadyInitialisedError
@@ -74,16 +75,31 @@ def init(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
             )
         )
         checkpoint("journal-written")
-        if created:
-            _create_simulated(session, host)
-            checkpoint("simulated-host-created")
-        backend = session.mounted_backend()
-        backend.write_baseline(blob)
+        try:
+            if created:
+                _create_simulated(session, host)
+                checkpoint("simulated-host-created")
+            session.mounted_backend().write_baseline(blob)
+        except KerfError:
+            _undo(session, created)
+            raise
         checkpoint("baseline-written")
         state.install_pending_host()
         checkpoint("host-installed")
         state.clear_journal()
     return Outcome(f"initialised the pool: {_describe(baseline)}", data, notices)
+
+
+def _undo(session: Session, created: bool) -> None:
+    """A refused baseline: drop the staged description and a simulated host made for it.
+
+    A real kernel keeps whatever part of a baseline it applied before failing (it has no
+    rollback); the error it raised says what to do."""
+    state = session.state
+    state.discard_pending_host()
+    if created:
+        shutil.rmtree(session.location.kernel_root, ignore_errors=True)
+    state.clear_journal()
 
 
 def _create_simulated(session: Session, host: Host) -> None:

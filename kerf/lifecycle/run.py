@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import replace
 from pathlib import Path
 
-from kerf.errors import InputError, UsageError
+from kerf.errors import InputError, KerfError, UsageError
 from kerf.kernel.backend import InstanceStatus
 from kerf.lifecycle.common import Outcome, new_batch, prepare, resolve_instance, utc_now
 from kerf.lifecycle.errors import WrongStateError
@@ -100,8 +100,11 @@ def load(
         after = replace(before, image=image)
         state.write_journal(Journal("load", new_batch(), instance=inst.name, before=before, after=after))
         checkpoint("journal-written")
-        backend = session.mounted_backend()
-        backend.load(inst.id, prepared_image, initrd, cmdline)
+        try:
+            session.mounted_backend().load(inst.id, prepared_image, initrd, cmdline)
+        except KerfError:
+            state.clear_journal()  # the kernel refused: nothing happened
+            raise
         checkpoint("kernel-called")
         state.write_record(after)
         checkpoint("record-written")
@@ -136,7 +139,11 @@ def unload(session: Session, name: str | None, ident: int | None) -> Outcome:
         after = replace(before, image=None)
         state.write_journal(Journal("unload", new_batch(), instance=inst.name, before=before, after=after))
         checkpoint("journal-written")
-        session.mounted_backend().unload(inst.id)
+        try:
+            session.mounted_backend().unload(inst.id)
+        except KerfError:
+            state.clear_journal()
+            raise
         checkpoint("kernel-called")
         state.write_record(after)
         checkpoint("record-written")

@@ -49,7 +49,12 @@ def test_create_json_and_the_transaction_it_wrote(initialised: Kerf) -> None:
     ops = operations_of(sim.read_transaction_blob(tx["id"]))
     create, handover = ops
     assert isinstance(create, InstanceCreate)
-    assert (create.name, create.id, [c.cpu for c in create.cpus], create.numa_node) == ("db", 7, [12, 4, 13], 1)
+    assert (create.name, create.id, [c.cpu for c in create.cpus], create.numa_node) == (
+        "db",
+        7,
+        [12, 4, 13],
+        1,
+    )
     assert handover == ItemOperation("/instances/db", Kind.DEVICE_ADD, (PciItem("0000:0a:00.0"),))
     assert sim.transaction(tx["id"]).applied
 
@@ -185,7 +190,9 @@ def test_kernel_refusing_a_device_half_way_leaves_nothing(initialised: Kerf, tmp
     from tests.kernel.simhost import fragment, overlay, pci_items
 
     sim = _sim(initialised)
-    sim.write_overlay(overlay(fragment("0", "/resources", f"device-remove {{ {pci_items('0000:0a:00.0')} }};")))
+    sim.write_overlay(
+        overlay(fragment("0", "/resources", f"device-remove {{ {pci_items('0000:0a:00.0')} }};"))
+    )
     before = [(t.id, t.status) for t in sim.transactions()]
     result = initialised("create", "db", "--cpu-count", "2", "--memory", "1G", "--devices", "nvme0")
     assert result.exit_code == ExitCode.KERNEL

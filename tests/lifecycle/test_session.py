@@ -28,7 +28,9 @@ def test_an_explicit_root_is_a_simulated_host_without_announcement(tmp_path: Pat
     assert where.announcement is None
 
 
-def test_a_relative_root_is_taken_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_relative_root_is_taken_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert locate(Path("mk"), proc=_proc(tmp_path)).kernel_root == tmp_path / "mk" / "kernel"
 

@@ -43,7 +43,10 @@ def test_a_batch_that_applies_returns_its_transactions(pooled: SimulatedHost) ->
 
 def test_a_failing_later_transaction_rolls_back_the_earlier_ones(pooled: SimulatedHost) -> None:
     # A device the pool does not hold: the kernel fails device-add after the create applied.
-    ops = [_create("web", 2, 3), ItemOperation(instance_target("web"), Kind.DEVICE_ADD, (PciItem("0000:7f:00.0"),))]
+    ops = [
+        _create("web", 2, 3),
+        ItemOperation(instance_target("web"), Kind.DEVICE_ADD, (PciItem("0000:7f:00.0"),)),
+    ]
     first, second = build_transactions(ops[:1], tag="b2") + build_transactions(ops[1:], tag="b2")
     with pytest.raises(TransactionFailedError) as caught:
         apply_batch(pooled, [first, second])
@@ -58,7 +61,10 @@ def test_a_failing_later_transaction_rolls_back_the_earlier_ones(pooled: Simulat
 
 def test_a_transaction_that_fails_part_way_is_undone_too(pooled: SimulatedHost) -> None:
     # One transaction: the create runs, then device-add fails: the create must not stay.
-    ops = [_create("web", 2), ItemOperation(instance_target("web"), Kind.DEVICE_ADD, (PciItem("0000:7f:00.0"),))]
+    ops = [
+        _create("web", 2),
+        ItemOperation(instance_target("web"), Kind.DEVICE_ADD, (PciItem("0000:7f:00.0"),)),
+    ]
     [tx] = build_transactions(ops, tag="b3")
     with pytest.raises(TransactionFailedError, match="the kernel refused the transaction"):
         apply_batch(pooled, [tx])

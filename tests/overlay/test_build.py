@@ -47,7 +47,9 @@ def test_a_create_too_large_for_a_page_passes_the_rest_of_its_cpus_as_cpu_add() 
     assert isinstance(rest, ItemOperation) and rest.kind is Kind.CPU_ADD
     assert rest.target == instance_target("big")
     # Every CPU once, in order: the boot CPU stays first.
-    assert [c.cpu for c in create.cpus] + [c.cpu for c in rest.items if isinstance(c, CpuItem)] == list(range(520))
+    assert [c.cpu for c in create.cpus] + [c.cpu for c in rest.items if isinstance(c, CpuItem)] == list(
+        range(520)
+    )
     assert all(len(t.blob) <= 4096 for t in txs)
     assert len(txs[0].blob) > 4096 - 64  # the first page is used up, not split early
 
