@@ -137,6 +137,10 @@ class _Planner:
     def _phandle_cell(self, node: Node, prop: Property, marker: Marker) -> None:
         ref = marker.ref or ""
         target = self.lookup(ref)
+        if target is None and prop.value[marker.offset : marker.offset + 4] != b"\xff\xff\xff\xff":
+            # Resolved earlier (at parse time) to a node that has since gone, like an
+            # unreferenced /omit-if-no-ref/ parent: the cell keeps its value, as in dtc.
+            return
         if target is None:
             path = ref_path(ref)
             if self.lenient and path is None:

@@ -133,26 +133,60 @@ def values(draw: st.DrawFn, skeleton: Skeleton) -> str:
     """The right-hand side of ``name = ...``: comma-separated chunks."""
     chunks = []
     for _ in range(draw(st.integers(1, 3))):
+        # now and then a label inside the value
+        label = f"V{draw(st.integers(0, 99))}: " if draw(st.integers(0, 9)) == 0 else ""
         kind = draw(st.sampled_from(["string", "cells", "cells", "bytes", "path"]))
         if kind == "string":
-            chunks.append(_escape(draw(string_text)))
+            chunk = _escape(draw(string_text))
         elif kind == "cells":
-            chunks.append(draw(cell_groups(skeleton)))
+            chunk = draw(cell_groups(skeleton))
         elif kind == "bytes":
             data = draw(st.binary(max_size=6))
             spaced = draw(st.booleans())
-            chunks.append("[" + (" " if spaced else "").join(f"{b:02x}" for b in data) + "]")
+            chunk = "[" + (" " if spaced else "").join(f"{b:02x}" for b in data) + "]"
         elif skeleton.labels and draw(st.booleans()):
-            chunks.append("&" + draw(st.sampled_from(sorted(skeleton.labels))))
+            chunk = "&" + draw(st.sampled_from(sorted(skeleton.labels)))
         else:
-            chunks.append("&{" + draw(st.sampled_from(skeleton.paths)) + "}")
+            chunk = "&{" + draw(st.sampled_from(skeleton.paths)) + "}"
+        chunks.append(label + chunk)
     return ", ".join(chunks)
+
+
+@st.composite
+def amendments(draw: st.DrawFn, skeleton: Skeleton, node_names_used: list[str]) -> list[str]:
+    """A later block: ``&label { ... };``, ``&{/path} { ... };`` or ``/ { ... };`` with new,
+    changed and deleted properties and nodes; or a top-level ``/delete-node/`` or
+    ``/omit-if-no-ref/``."""
+    kind = draw(st.integers(0, 9))
+    if kind == 0 and skeleton.labels:
+        return [f"/delete-node/ &{draw(st.sampled_from(sorted(skeleton.labels)))};"]
+    if kind == 1 and skeleton.labels:
+        return [f"/omit-if-no-ref/ &{draw(st.sampled_from(sorted(skeleton.labels)))};"]
+    if kind < 5 and skeleton.labels:
+        target = "&" + draw(st.sampled_from(sorted(skeleton.labels)))
+    elif kind < 8:
+        target = "&{" + draw(st.sampled_from(skeleton.paths)) + "}"
+    else:
+        target = "/"
+    lines = [f"{target} {{"]
+    for name in draw(st.lists(prop_names, max_size=2, unique=True)):
+        if draw(st.integers(0, 3)) == 0:
+            lines.append(f"\t/delete-property/ {name};")
+        else:
+            lines.append(f"\t{name} = {draw(values(skeleton))};")
+    if node_names_used and draw(st.integers(0, 3)) == 0:
+        lines.append(f"\t/delete-node/ {draw(st.sampled_from(node_names_used))};")
+    if draw(st.integers(0, 3)) == 0:
+        child = draw(st.sampled_from(node_names_used)) if node_names_used and draw(st.booleans()) else "added"
+        lines += [f"\t{child} {{", f"\t\tnew = {draw(values(skeleton))};", "\t};"]
+    return [*lines, "};"]
 
 
 @st.composite
 def dts_sources(draw: st.DrawFn) -> str:
     """A random /dts-v1/ source: nodes with unit addresses and labels, properties with
-    every kind of value, references forward and backward, sometimes a later amendment."""
+    every kind of value (and labels), references forward and backward, explicit
+    phandles, /omit-if-no-ref/, then later blocks that amend and delete."""
     skeleton = Skeleton(paths=["/"])
     shape: list[tuple[str, str, list[str]]] = []  # (path, name, labels)
     used_labels: set[str] = set()
@@ -177,14 +211,18 @@ def dts_sources(draw: st.DrawFn) -> str:
         indent = "\t" * (depth + 1)
         lines = []
         for name in draw(st.lists(prop_names, max_size=3, unique=True)):
+            label = f"P{draw(st.integers(0, 99))}: " if draw(st.integers(0, 5)) == 0 else ""
             if draw(st.integers(0, 4)) == 0:
-                lines.append(f"{indent}{name};")
+                lines.append(f"{indent}{label}{name};")
             else:
-                lines.append(f"{indent}{name} = {draw(values(skeleton))};")
+                lines.append(f"{indent}{label}{name} = {draw(values(skeleton))};")
+        if path != "/" and draw(st.integers(0, 7)) == 0:
+            lines.append(f"{indent}phandle = <{draw(st.integers(1, 6))}>;")
         for child_path, child_name, child_labels in shape:
             if child_path.rsplit("/", 1)[0] == (path.rstrip("/") if path != "/" else ""):
                 prefix = "".join(f"{lab}: " for lab in child_labels)
-                lines.append(f"{indent}{prefix}{child_name} {{")
+                omit = "/omit-if-no-ref/ " if draw(st.integers(0, 9)) == 0 else ""
+                lines.append(f"{indent}{omit}{prefix}{child_name} {{")
                 lines += body(child_path, depth + 1)
                 lines.append(f"{indent}}};")
         return lines
@@ -193,10 +231,8 @@ def dts_sources(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         out.append(f"/memreserve/ {draw(literals(64))} {draw(literals(64))};")
     out += ["/ {", *body("/", 0), "};"]
-    if skeleton.labels and draw(st.booleans()):
-        label = draw(st.sampled_from(sorted(skeleton.labels)))
-        name = draw(prop_names)
-        out += [f"&{label} {{", f"\t{name} = {draw(values(skeleton))};", "};"]
+    for _ in range(draw(st.integers(0, 3))):
+        out += draw(amendments(skeleton, [name for _, name, _ in shape]))
     return "\n".join(out) + "\n"
 
 

@@ -116,7 +116,12 @@ def test_raw_bytes_compile_like_dtc(dtc: Dtc) -> None:
     assert to_dtb(parse_file(path)) == dtc.compile_file(path)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(source=dts_sources())
 def test_random_sources_agree_with_dtc(source: str, dtc: Dtc) -> None:
     expected = dtc.compile_text(source)

@@ -20,7 +20,7 @@ def _has_references(tree: Tree) -> bool:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(tree=built_trees())
 def test_built_tree_prints_and_parses_back(tree: Tree) -> None:
     text = format_dts(tree)
@@ -33,7 +33,7 @@ def test_built_tree_prints_and_parses_back(tree: Tree) -> None:
     assert trees_equal(again, parsed, labels=True), tree_diff(again, parsed, labels=True)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(tree=built_trees())
 def test_built_tree_survives_the_dtb(tree: Tree) -> None:
     decoded = from_dtb(to_dtb(tree))
@@ -42,7 +42,7 @@ def test_built_tree_survives_the_dtb(tree: Tree) -> None:
     assert to_dtb(decoded) == to_dtb(tree)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     tree=built_trees("multikernel-v1"),
     missing=st.lists(st.sampled_from(["eth0_vf1", "nvme0_ns2"]), max_size=2),
@@ -55,7 +55,7 @@ def test_multikernel_trees_keep_unknown_references(tree: Tree, missing: list[str
     assert to_dtb(parsed) == to_dtb(tree)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(source=dts_sources())
 def test_parsed_sources_print_and_encode_back(source: str) -> None:
     try:

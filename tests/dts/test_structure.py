@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerf.dts import parse, parse_file
+from kerf.dts import from_dtb, parse, parse_file, to_dtb
 from kerf.errors import SourceLocation
 
 
@@ -151,3 +151,12 @@ def test_the_same_file_may_be_included_twice(tmp_path: Path) -> None:
     (tmp_path / "x.dtsi").write_text("/ { n = <1>; };\n")
     (tmp_path / "main.dts").write_text('/dts-v1/;\n/ { };\n/include/ "x.dtsi"\n/include/ "x.dtsi"\n')
     assert parse_file(tmp_path / "main.dts").root.props["n"].to_u32() == 1
+
+
+def test_reference_into_an_omitted_subtree_keeps_its_cell() -> None:
+    # dtc drops an unreferenced /omit-if-no-ref/ node even when a child of it is
+    # referenced; the reference keeps the phandle it was given.
+    tree = parse("/dts-v1/; / { x = <&a>; /omit-if-no-ref/ b { a: c { }; }; };")
+    assert list(tree.root.children) == []
+    assert tree.root.props["x"].to_u32() == 1
+    assert from_dtb(to_dtb(tree)).root.props["x"].to_u32() == 1
