@@ -196,6 +196,10 @@ def _explain(
     if not unplaced_idx:
         return [], []
     if not outcome.found:
-        reason = f"no placement was found within the time limit ({settings.time_limit:g} s)"
-        return [Unplaced(spec.demands[i].name, reason) for i in unplaced_idx], []
+        reason = f"{{name}}: the solver found no placement within its time limit ({settings.time_limit:g} s)"
+        if settings.deterministic_time is not None:
+            reason += f" or deterministic limit ({settings.deterministic_time:g})"
+        return [
+            Unplaced(spec.demands[i].name, reason.format(name=spec.demands[i].name)) for i in unplaced_idx
+        ], []
     return explain_unplaced(spec, frozenset(placed), unplaced_idx, settings, detailed=explain)

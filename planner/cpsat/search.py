@@ -111,7 +111,7 @@ def solve(model: cp_model.CpModel, v: Vars, tiers: Sequence[Tier], settings: Set
     _hint(model, [0] * n_vars)  # the empty plan is always feasible
 
     values: list[int] | None = None
-    lower = {t.name: t.lower for t in tiers}
+    lower = {t.name: max(0, t.lower) for t in tiers}  # every tier counts something: never below 0
     proven, stopped_at, solves, branches, det_used = True, None, 0, 0, 0.0
     infeasible = False
     for group in group_tiers(tiers):
@@ -153,7 +153,7 @@ def solve(model: cp_model.CpModel, v: Vars, tiers: Sequence[Tier], settings: Set
         bound = int(solver.best_objective_bound)
         # objective = Σ w·tier; subtracting what the lower tiers could add bounds the first
         offset = sum(w * t.lower for w, t in zip(weights, group, strict=True))
-        lower[first.name] = max(first.lower, -(-(bound - offset - rest) // weights[0]) + first.lower)
+        lower[first.name] = max(0, first.lower, -(-(bound - offset - rest) // weights[0]) + first.lower)
         break
 
     solution = _read(v, values) if values is not None else Solution(frozenset(), {}, {})
