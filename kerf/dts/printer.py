@@ -18,6 +18,7 @@ from kerf.dts.tree import (
     CELL_BITS,
     CHUNK_KINDS,
     PHANDLE_PROPS,
+    U32_MAX,
     UNRESOLVED_PHANDLE,
     Marker,
     MarkerKind,
@@ -73,6 +74,7 @@ def _escape_byte(byte: int) -> str:
 class _Printer:
     def __init__(self, tree: Tree) -> None:
         self.tree = tree
+        self.written: list[int] = []
         self.labels: dict[str, Node] = {}
         for node in tree.nodes():
             for label in node.labels:
@@ -131,6 +133,9 @@ class _Printer:
 
     def _value(self, prop: Property) -> str:
         data = prop.value
+        # Seed-style wide literals are written back as written, so that the binding
+        # reads the same 64-bit values from the parsed text (see Property.written_cells).
+        self.written = list(prop.written_cells or ()) if self.tree.is_multikernel else []
         markers = sorted(prop.markers or guess_markers(data), key=lambda m: m.offset)
         labels = [m for m in markers if m.kind is MarkerKind.LABEL and 0 <= m.offset <= len(data)]
         refs = {m.offset: m for m in markers if m.kind is MarkerKind.PHANDLE}
@@ -173,6 +178,11 @@ class _Printer:
     def _cells(
         self, data: bytes, start: int, end: int, bits: int, labels: list[Marker], refs: dict[int, Marker]
     ) -> str:
+        if bits == 32 and self.written:
+            as_written = self._as_written(data, start, end, labels, refs)
+            if as_written is not None:
+                return f"<{' '.join(as_written)}>"
+            self.written = []  # the bytes no longer match what was written
         size = bits // 8
         fmt = {1: ">B", 2: ">H", 4: ">I", 8: ">Q"}[size]
         items: list[str] = []
@@ -186,6 +196,34 @@ class _Printer:
                 items.append(f"{number:#04x}" if bits == 8 else f"{number:#x}")
         prefix = "" if bits == 32 else f"/bits/ {bits} "
         return f"{prefix}<{' '.join(items)}>"
+
+    def _as_written(
+        self, data: bytes, start: int, end: int, labels: list[Marker], refs: dict[int, Marker]
+    ) -> list[str] | None:
+        """The cells of a 32-bit group from ``written_cells`` (consumed), or None when
+        they do not reproduce the bytes."""
+        items: list[str] = []
+        offset, used = start, 0
+        while offset < end:
+            if used == len(self.written):
+                return None
+            number = self.written[used]
+            used += 1
+            items += [f"{m.ref}:" for m in labels if m.offset == offset]
+            size = 8 if number > U32_MAX else 4
+            ref = refs.get(offset)
+            if ref is not None and size == 4:
+                (cell,) = struct.unpack(">I", data[offset : offset + 4])
+                if not self._keeps_reference(ref.ref or "", cell):
+                    return None
+                items.append(ref_text(ref.ref or ""))
+            elif offset + size > end or data[offset : offset + size] != number.to_bytes(size, "big"):
+                return None
+            else:
+                items.append(f"{number:#x}")
+            offset += size
+        del self.written[:used]
+        return items
 
     def _bytes(self, data: bytes, start: int, end: int, labels: list[Marker]) -> str:
         items: list[str] = []

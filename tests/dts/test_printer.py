@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from kerf.dts import Marker, MarkerKind, Property, Tree, format_dts, from_dtb, parse, to_dtb, trees_equal
+from kerf.dts import (
+    Marker,
+    MarkerKind,
+    Property,
+    Tree,
+    format_dts,
+    from_dtb,
+    load,
+    parse,
+    to_dtb,
+    trees_equal,
+)
 from kerf.dts.printer import quote
 from kerf.errors import DtsError
 
@@ -99,15 +112,30 @@ def test_reference_cells_that_no_longer_match_are_printed_as_numbers() -> None:
     round_trip(tree)
 
 
-def test_multikernel_print_is_portable() -> None:
-    tree = parse("/multikernel-v1/; / { base = <0x0 0x800000000>; devs = <&eth0_vf1>; };")
+def test_multikernel_print_keeps_wide_literals_as_written() -> None:
+    # The binding reads 64-bit values from written_cells, so they must survive printing.
+    tree = parse("/multikernel-v1/; / { base = <0x0 0x800000000>, <1 &eth0_vf1>; devs = <&eth0_vf1>; };")
     text = format_dts(tree)
     assert text.startswith("/multikernel-v1/;\n")
-    assert "base = <0x0 0x8 0x0>;" in text
+    assert "base = <0x0 0x800000000>, <0x1 &eth0_vf1>;" in text
     assert "devs = <&eth0_vf1>;" in text
     back = parse(text)
-    assert back.warnings == []
     assert trees_equal(back, tree)
+    assert back.root.props["base"].written_cells == (0, 0x8_0000_0000, 1, 0xFFFF_FFFF)
+
+
+def test_wide_literals_whose_bytes_changed_are_printed_as_cells() -> None:
+    tree = parse("/multikernel-v1/; / { base = <0x0 0x800000000>; };")
+    tree.root.props["base"].value = bytes(12)  # edited behind the markers' back
+    assert "base = <0x0 0x0 0x0>;" in format_dts(tree)
+
+
+def test_a_decoded_dtb_prints_as_portable_dts() -> None:
+    tree = from_dtb(to_dtb(parse("/multikernel-v1/; / { base = <0x0 0x800000000>; };")))
+    text = format_dts(tree)
+    assert text.startswith("/dts-v1/;\n")
+    assert "base = <0x0 0x8 0x0>;" in text
+    assert parse(text).warnings == []
 
 
 def test_names_that_dts_cannot_spell_are_refused() -> None:
@@ -119,3 +147,17 @@ def test_names_that_dts_cannot_spell_are_refused() -> None:
     tree.root.props["a b"] = Property("a b", b"")
     with pytest.raises(DtsError, match="cannot write property 'a b' as DTS"):
         format_dts(tree)
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.dts"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_print_back_with_the_same_meaning(path: Path) -> None:
+    tree = load(path)
+    back = parse(format_dts(tree), "printed.dts")
+    assert trees_equal(back, tree, labels=True)
+    for node in tree.nodes():
+        for name, prop in node.props.items():
+            assert back.get_node(node.path).props[name].written_cells == prop.written_cells
+    assert [r.label for r in back.unresolved_refs] == [r.label for r in tree.unresolved_refs]
