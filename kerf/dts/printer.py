@@ -81,6 +81,7 @@ class _Printer:
                 self.labels.setdefault(label, node)
 
     def run(self) -> str:
+        """The whole tree as text."""
         lines = [f"/{self.tree.header}/;", ""]
         for address, size in self.tree.memreserves:
             lines.append(f"/memreserve/ {address:#x} {size:#x};")

@@ -59,6 +59,7 @@ class _Planner:
                 self.labels.setdefault(label, node)
 
     def lookup(self, ref: str) -> Node | None:
+        """The node a reference names (``label`` or ``{/path}``), or None."""
         path = ref_path(ref)
         if path is not None:
             return self.tree.find_node(path)
