@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerf.errors import InputError, UsageError
+from kerf.errors import InputError, KerfError, UsageError
 from kerf.kernel.backend import InstanceStatus, KernelBackend
 from kerf.lifecycle.errors import NoInstanceError, NotInitialisedError
 from kerf.lifecycle.faults import checkpoint
@@ -126,7 +126,7 @@ def run_batch(
     """
     from dataclasses import replace
 
-    from kerf.overlay import TransactionFailedError
+    from kerf.overlay import RollbackFailedError
 
     state = session.state
     state.write_journal(journal)
@@ -138,8 +138,10 @@ def run_batch(
             after_write=lambda n: checkpoint(f"overlay-written-{n}"),
             verify=verify,
         )
-    except TransactionFailedError:
-        state.clear_journal()
+    except RollbackFailedError:
+        raise  # the kernel holds part of the batch: the journal stays for the next command
+    except KerfError:
+        state.clear_journal()  # refused or rolled back: the kernel is as before
         raise
     checkpoint("batch-applied")
     state.write_journal(replace(journal, phase="commit"))

@@ -3,8 +3,8 @@
 What exists, its state, CPUs and memory regions come from the kernel (the pool tree,
 the instance trees, ``/proc/iomem``); device unit names, policies and image provenance
 from kerf's records. ``show`` reads under a shared lock and writes nothing, except when
-an interrupted command left a journal: then it takes the exclusive lock and repairs
-first, so that what it shows is consistent.
+an interrupted command left a journal or the kernel changed behind kerf's back: then it
+takes the exclusive lock and repairs (or updates its records) first.
 """
 
 from __future__ import annotations
@@ -24,14 +24,16 @@ from planner.hardware import Host
 
 def _prepared(session: Session) -> Prepared:
     session.backend()  # NotInitialisedError before anything else when there is no host
-    if session.state.journal() is not None:
-        try:
-            with session.locked():
-                return prepare(session)
-        except PermissionDeniedError:
-            pass  # not ours to repair (another user's state): show it as it is
     with session.read_locked():
-        return prepare(session, write=False)
+        seen = prepare(session, write=False)
+    if not seen.notices:
+        return seen
+    # Something to repair or to bring in line: do it under the exclusive lock, if allowed.
+    try:
+        with session.locked():
+            return prepare(session)
+    except PermissionDeniedError:
+        return seen  # not ours to repair (another user's state): show it as it is
 
 
 def show(session: Session, name: str | None = None, ident: int | None = None) -> Outcome:

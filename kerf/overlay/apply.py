@@ -53,8 +53,12 @@ def apply_batch(
         position = f"transaction {number} of {total}" if total > 1 else "the transaction"
         try:
             tx = backend.write_overlay(otx.blob)
-        except KerfError as err:
-            _undo(backend, written, f"writing {position} ({otx.describe()}) failed: {err.message}", err.hint)
+        except KerfError:
+            # The write itself was refused (not root, no filesystem, a blob the kernel would
+            # not read): undo what came before and let the refusal speak for itself.
+            if written:
+                _rollback(backend, written, f"writing {position} ({otx.describe()}) failed")
+            raise
         if after_write is not None:
             after_write(number)
         status = backend.transaction(tx.id)
@@ -77,6 +81,13 @@ def apply_batch(
 
 def _undo(backend: KernelBackend, applied: Sequence[Transaction], cause: str, hint: str | None) -> NoReturn:
     """Roll back ``applied`` newest first, then raise the error describing ``cause``."""
+    _rollback(backend, applied, cause)
+    note = " Nothing was changed: the batch was rolled back." if applied else " Nothing was changed."
+    raise TransactionFailedError(cause + "." + note, hint=hint)
+
+
+def _rollback(backend: KernelBackend, applied: Sequence[Transaction], cause: str) -> None:
+    """Roll back ``applied`` newest first; RollbackFailedError when one cannot be undone."""
     remaining = [tx.id for tx in applied]
     for tx in reversed(applied):
         try:
@@ -89,5 +100,3 @@ def _undo(backend: KernelBackend, applied: Sequence[Transaction], cause: str, hi
                 remaining=remaining,
             ) from None
         remaining.remove(tx.id)
-    note = " Nothing was changed: the batch was rolled back." if applied else " Nothing was changed."
-    raise TransactionFailedError(cause + "." + note, hint=hint)
