@@ -91,6 +91,11 @@ def plan(
     settings = settings_of(options)
     unplaced, explanation = _explain(spec, placed, unplaced_idx, outcome, settings, options.explain)
     new_names = {r.name for r in requests}
+    moved = [
+        i.name
+        for i in movable
+        if by_name[i.name].cpus != i.cpus or _pages(host, by_name[i.name]) != _pages(host, i)
+    ]
     return Plan(
         status=_status(outcome.proven, bool(unplaced_idx)),
         placements=tuple(inst for inst in by_name.values() if inst.name in new_names),
@@ -102,6 +107,7 @@ def plan(
         metrics={
             "tiers": score.named(),
             "tier_bounds": dict(zip(TIERS, lower, strict=True)),
+            "moved": moved,
             "model": {
                 "variables": outcome.variables,
                 "constraints": outcome.constraints,
@@ -114,6 +120,12 @@ def plan(
         explanation=tuple(explanation),
         model_text=solved.model_text,
     )
+
+
+def _pages(host: Host, inst: Instance) -> dict[int, int]:
+    from planner.objective import instance_pages_per_node
+
+    return instance_pages_per_node(host, inst)
 
 
 def settings_of(options: PlanOptions) -> Settings:
