@@ -155,6 +155,10 @@ def test_the_lock_names_its_holder_and_dies_with_it(tmp_path: Path) -> None:
 
 def test_shared_locks_coexist_and_exclude_writers(tmp_path: Path) -> None:
     lock = tmp_path / "lock"
-    with file_lock(lock, timeout=0, shared=True), file_lock(lock, timeout=0, shared=True):
-        with pytest.raises(BusyError), file_lock(lock, timeout=0.1):
-            pass
+    with (
+        file_lock(lock, timeout=0, shared=True),
+        file_lock(lock, timeout=0, shared=True),
+        pytest.raises(BusyError),
+        file_lock(lock, timeout=0.1),
+    ):
+        pass
