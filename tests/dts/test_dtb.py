@@ -143,3 +143,18 @@ def test_too_deep_nesting_is_refused() -> None:
 def test_memreserve_entry_of_zero_is_written() -> None:
     blob = to_dtb(parse("/dts-v1/; /memreserve/ 0 0; / { };"))
     assert header(blob)["off_struct"] == 40 + 16 * 2
+
+
+def test_duplicate_names_in_a_blob_are_refused() -> None:
+    import libfdt
+
+    writer = libfdt.FdtSw()
+    writer.finish_reservemap()
+    with writer.add_node(""):
+        with writer.add_node("twin"):
+            pass
+        with writer.add_node("twin"):
+            pass
+    blob = bytes(writer.as_fdt().as_bytearray())
+    with pytest.raises(DtbError, match=r"x\.dtb: corrupt DTB: node 'twin' twice in /"):
+        from_dtb(blob, "x.dtb")

@@ -245,3 +245,14 @@ def test_bytes_that_are_not_utf8_are_named_not_crashed_on(tmp_path: Path) -> Non
         parse_file(path)
     assert err.value.message.endswith("found byte 0xff (not UTF-8 text)")
     assert err.value.location == SourceLocation(str(path), 2, 9)
+
+
+def test_include_chains_have_a_depth_limit(tmp_path: Path) -> None:
+    for index in range(120):
+        (tmp_path / f"f{index}.dtsi").write_text(f'/include/ "f{index + 1}.dtsi"\n')
+    (tmp_path / "f120.dtsi").write_text("")
+    (tmp_path / "main.dts").write_text('/dts-v1/;\n/ { };\n/include/ "f0.dtsi"\n')
+    with pytest.raises(DtsError) as err:
+        parse_file(tmp_path / "main.dts")
+    assert err.value.message == "includes nested more than 100 deep"
+    assert err.value.location is not None
