@@ -48,8 +48,7 @@ def explain_unplaced(
     def budget() -> Settings:
         return replace(settings, workers=1, time_limit=max(0.01, deadline - time.perf_counter()))
 
-    reasons: list[Unplaced] = []
-    lines: list[str] = []
+    reasons: dict[int, Unplaced] = {}
     collided: list[int] = []
     for i in unplaced:
         d = spec.demands[i]
@@ -62,17 +61,28 @@ def explain_unplaced(
         else:
             collided.append(i)
             reason = f"{d.name} fits on its own, but not together with the requests placed in this plan"
-        reasons.append(Unplaced(d.name, reason))
-        lines.append(reason)
-    if detailed and collided and time.perf_counter() < deadline:
-        core = smallest_conflict(spec, admitted | {collided[0]}, budget())
+        reasons[i] = Unplaced(d.name, reason)
+    conflicts: list[str] = []
+    for i in collided:
+        if not detailed or time.perf_counter() >= deadline:
+            break
+        core = smallest_conflict(spec, admitted | {i}, budget())
         if core:
-            lines.append(conflict_line(spec, core))
-            names = ", ".join(spec.demands[j].name for j in core if j != collided[0])
-            first = reasons.index(next(r for r in reasons if r.name == spec.demands[collided[0]].name))
-            name = spec.demands[collided[0]].name
-            reasons[first] = Unplaced(name, f"{name} fits on its own, but not together with {names}")
-    return reasons, lines
+            name = spec.demands[i].name
+            others = join_names([spec.demands[j].name for j in core if j != i])
+            reasons[i] = Unplaced(name, f"{name} fits on its own, but not together with {others}")
+            line = conflict_line(spec, core)
+            if line not in conflicts:
+                conflicts.append(line)
+    ordered = [reasons[i] for i in unplaced]
+    return ordered, [r.reason for r in ordered] + conflicts
+
+
+def join_names(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # --- sub-models ------------------------------------------------------------------------------
@@ -254,8 +264,8 @@ def smallest_conflict(spec: ModelSpec, candidates: Iterable[int], settings: Sett
 def conflict_line(spec: ModelSpec, core: Sequence[int]) -> str:
     """``a, b and c cannot all be placed together: ...`` with totals."""
     demands = [spec.demands[i] for i in core]
-    names = [d.name for d in demands]
-    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    who = join_names([d.name for d in demands])
+    together = "cannot be placed together" if len(demands) == 2 else "cannot all be placed together"
     cpus = sum(d.size for d in demands)
     memory = sum(d.pages for d in demands) * PAGE_SIZE
     free_cpus = sum(k.count * k.free for k in spec.classes) + sum(d.size for d in demands if d.pinned)
@@ -266,4 +276,4 @@ def conflict_line(spec: ModelSpec, core: Sequence[int]) -> str:
     )
     if cpus <= free_cpus and memory <= free_memory:
         totals += ", so it is their policies (NUMA nodes, cores, devices, pinned CPUs) that collide"
-    return f"{who} cannot all be placed together: {totals}"
+    return f"{who} {together}: {totals}"

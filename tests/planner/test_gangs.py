@@ -37,8 +37,9 @@ def test_the_most_requests_are_admitted_and_the_rest_explained() -> None:
     (unplaced,) = result.unplaced
     assert unplaced.name == "big"
     assert unplaced.reason.startswith("big fits on its own, but not together with ")
+    assert result.explanation[0] == unplaced.reason
     conflict = result.explanation[-1]
-    assert "cannot all be placed together" in conflict
+    assert "be placed together: together they need" in conflict
     members = conflict.split(" cannot")[0].replace(" and ", ", ").split(", ")
     # the set is minimal: it cannot be placed together, any smaller part can
     chosen = [r for r in batch if r.name in members]
@@ -54,7 +55,7 @@ def test_two_requests_pinning_one_cpu() -> None:
     result = plan(host, [], batch)
     assert [p.name for p in result.placements] == ["a"]
     assert result.unplaced[0].reason == "b fits on its own, but not together with a"
-    assert result.explanation[-1].startswith("a and b cannot all be placed together")
+    assert result.explanation[-1].startswith("a and b cannot be placed together: together they need 3 CPUs")
 
 
 def test_one_vf_for_two_requests() -> None:
