@@ -21,7 +21,7 @@ strand the rest, and ``limit`` says ``"policies"``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from planner.errors import RequestError
@@ -180,3 +180,8 @@ def _headroom(host: Host, existing: list[Instance], placed: tuple[Instance, ...]
             )
         )
     return tuple(rows)
+
+
+def count_more(host: Host, existing: Sequence[Instance], shape: InstanceRequest) -> int:
+    """Just the count (the ``CapacityFn`` shape planner.metrics takes)."""
+    return capacity(host, existing, shape).count

@@ -108,6 +108,7 @@ def plan(
             "tiers": score.named(),
             "tier_bounds": dict(zip(TIERS, lower, strict=True)),
             "moved": moved,
+            **_quality(host, [*fixed, *by_name.values()], fixed, by_name, all_requests),
             "model": {
                 "variables": outcome.variables,
                 "constraints": outcome.constraints,
@@ -120,6 +121,26 @@ def plan(
         explanation=tuple(explanation),
         model_text=solved.model_text,
     )
+
+
+def _quality(
+    host: Host,
+    after: Sequence[Instance],
+    fixed: Sequence[Instance],
+    placed: dict[str, Instance],
+    requests: Sequence[InstanceRequest],
+) -> dict[str, object]:
+    """planner.metrics' figures: per placed instance, and for the host after the plan."""
+    from planner.metrics import host_metrics, instance_metrics
+
+    wanted = {r.name: r for r in requests}
+    return {
+        "instances": {
+            name: instance_metrics(host, fixed, inst, wanted.get(name)).as_dict()
+            for name, inst in placed.items()
+        },
+        "host": host_metrics(host, after).as_dict(),
+    }
 
 
 def _pages(host: Host, inst: Instance) -> dict[int, int]:
