@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from kerf.errors import InputError
-from kerf.fsutil import atomic_write_text, ensure_dir, file_lock, remove_durably
+from kerf.fsutil import atomic_write_text, ensure_dir, file_lock, fsync_dir, remove_durably
 from planner.policy import CpuAffinity, MemoryPolicy
 
 FORMAT_VERSION = 1
@@ -421,8 +421,6 @@ class StateDir:
     def install_pending_host(self) -> None:
         """Make the staged description the installed one (one rename)."""
         os.replace(self.pending_host_file, self.host_file)
-        from kerf.fsutil import fsync_dir
-
         fsync_dir(self.path)
 
     def discard_pending_host(self) -> None:
@@ -495,8 +493,3 @@ class StateDir:
     def clear_journal(self) -> None:
         """The operation is finished."""
         remove_durably(self.journal_file)
-
-
-def iter_json_records(state: StateDir) -> Iterator[tuple[str, InstanceRecord]]:
-    """(name, record) for every record, sorted by name."""
-    yield from sorted(state.records().items())

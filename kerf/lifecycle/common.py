@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kerf.errors import InputError, KerfError, UsageError
-from kerf.kernel.backend import InstanceStatus, KernelBackend
+from kerf.kernel.backend import KernelBackend
 from kerf.lifecycle.errors import NoInstanceError, NotInitialisedError
 from kerf.lifecycle.faults import checkpoint
 from kerf.lifecycle.kernel_view import InstanceView, KernelView, read_kernel
@@ -147,8 +147,3 @@ def run_batch(
     state.write_journal(replace(journal, phase="commit"))
     checkpoint("journal-committed")
     return [tx.id for tx in written]
-
-
-def status_text(status: InstanceStatus) -> str:
-    """A status for messages."""
-    return status.value

@@ -9,7 +9,6 @@ takes the exclusive lock and repairs (or updates its records) first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from kerf.errors import PermissionDeniedError
@@ -24,16 +23,19 @@ from planner.hardware import Host
 
 def _prepared(session: Session) -> Prepared:
     session.backend()  # NotInitialisedError before anything else when there is no host
-    with session.read_locked():
-        seen = prepare(session, write=False)
-    if not seen.notices:
-        return seen
+    if session.state.journal() is None:
+        with session.read_locked():
+            seen = prepare(session, write=False)
+        if not seen.notices:
+            return seen
     # Something to repair or to bring in line: do it under the exclusive lock, if allowed.
     try:
         with session.locked():
             return prepare(session)
     except PermissionDeniedError:
-        return seen  # not ours to repair (another user's state): show it as it is
+        # not ours to repair (another user's state): show it as it is
+        with session.read_locked():
+            return prepare(session, write=False)
 
 
 def show(session: Session, name: str | None = None, ident: int | None = None) -> Outcome:
@@ -161,8 +163,3 @@ def topology(session: Session) -> dict[str, Any]:
         ],
         "notices": list(prepared.notices),
     }
-
-
-def owners(data: Mapping[str, Any]) -> list[str]:
-    """Instance names of a topology document, in the order they appear."""
-    return [i["name"] for i in data["instances"]]
