@@ -51,6 +51,14 @@ def kernel_device(host: Host, label: str) -> KernelDevice | None:
     return _kernel_device(host.device_by_name[unit.device], unit)
 
 
+def kerf_only_reason(host: Host, label: str) -> str | None:
+    """Why the kernel cannot be handed a unit label (None when it can, or it is unknown)."""
+    unit = host.unit_by_label.get(label)
+    if unit is None:
+        return None
+    return _skip_reason(host.device_by_name[unit.device], unit)
+
+
 def _kernel_device(device: Device, unit: DeviceUnit) -> KernelDevice | None:
     if _skip_reason(device, unit) is not None:
         return None

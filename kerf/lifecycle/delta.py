@@ -224,6 +224,8 @@ def differences(host: Host, got: InstanceView | None, desired: Desired, *, exact
     if got.regions_known:
         have = {n: b for n, b in got.bytes_by_node().items() if b}
         want = {n: b for n, b in desired.memory if b}
+        if None in want:  # memory asked for on any node: only the total can be compared
+            have, want = {None: sum(have.values())}, {None: sum(want.values())}
         if have != want:
             problems.append(f"it has memory {_nodes(have)} instead of {_nodes(want)}")
     elif got.memory_bytes != desired.memory_bytes:

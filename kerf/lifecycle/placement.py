@@ -163,12 +163,19 @@ def _ordered_memory(
 
 
 def _desired(host: Host, inst: Instance, notes: Sequence[str] = ()) -> Desired:
+    from kerf.lifecycle.baseline import kerf_only_reason
+
+    kept_by_kerf = [
+        f"{label} is assigned in kerf's records but not handed to the kernel: {why}"
+        for label in inst.devices
+        if (why := kerf_only_reason(host, label)) is not None
+    ]
     return Desired(
         cpus=inst.cpus,
         memory=_ordered_memory(host, inst.cpus, _memory_by_node(host, inst)),
         devices=inst.devices,
         numa_nodes=inst.numa_nodes,
-        notes=tuple(notes),
+        notes=(*notes, *kept_by_kerf),
     )
 
 

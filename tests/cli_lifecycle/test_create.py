@@ -218,3 +218,20 @@ def test_cpus_the_kernel_did_not_transfer_are_caught_and_undone(initialised: Ker
     assert "the kernel created instance web differently from the plan" in result.stderr
     assert "it has CPUs none instead of 0, 1" in result.stderr
     assert sim.instances() == []
+
+
+def test_units_the_kernel_cannot_take_are_recorded_and_said(kerf: Kerf) -> None:
+    from tests.cli_lifecycle.conftest import EXAMPLE
+
+    kerf.ok("init", "--input", str(EXAMPLE))
+    result = kerf.ok("create", "db", "--cpu-count", "2", "--memory", "2G", "--devices", "nvme0_ns*", "--json")
+    assert json.loads(result.stdout)["devices"] == ["nvme0_ns2"]
+    assert "note: nvme0_ns2 is assigned in kerf's records but not handed to the kernel" in result.stderr
+    assert _sim(kerf).snapshot().instances[0].pci == []
+    shown = json.loads(kerf.ok("show", "db", "--json").stdout)
+    assert shown["instances"][0]["devices"] == ["nvme0_ns2"]
+    # the namespace is taken: a second instance gets the next one
+    second = kerf.ok(
+        "create", "db2", "--cpu-count", "2", "--memory", "2G", "--devices", "nvme0_ns*", "--json"
+    )
+    assert json.loads(second.stdout)["devices"] == ["nvme0_ns3"]
