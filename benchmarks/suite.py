@@ -1,0 +1,116 @@
+"""Which runs make up a benchmark, and running them.
+
+A run is one contender on one scenario (topology x sequence variant x seed). The quick
+suite covers every sequence on five hosts (the laptop, the kubelet 2-socket and SNC2
+fixtures, the EPYC NPS4 host and the 512-CPU host) with two seeds and shortened open
+sequences; the full suite covers T1-T10.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from benchmarks.contenders import Contender, contenders
+from benchmarks.records import RunRecord
+from benchmarks.sequences import GENERATORS, QUICK_LENGTHS, Lengths, Scenario, scenarios
+from benchmarks.simulate import RunSettings, simulate
+from benchmarks.topologies import TOPOLOGIES, Topology, topology
+
+QUICK_TOPOLOGIES = ("T1", "T3", "T4", "T7", "T9")
+FULL_SEEDS = 5
+QUICK_SEEDS = 2
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """What to run. ``o1_every``: compare every n-th measured baseline decision with
+    the planner's optimum on the same state (0: never); ``workers``: CP-SAT workers."""
+
+    topologies: tuple[str, ...]
+    sequences: tuple[str, ...]
+    seeds: tuple[int, ...]
+    lengths: Lengths = field(default_factory=Lengths)
+    o1_every: int = 4
+    workers: int = 1
+    quick: bool = False
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        quick: bool,
+        topologies: Sequence[str] = (),
+        sequences: Sequence[str] = (),
+        seeds: int | None = None,
+        workers: int = 1,
+    ) -> SuiteConfig:
+        """The quick or full suite, narrowed to the given topologies and sequences."""
+        chosen_topologies = tuple(topology(t).id for t in topologies) or (
+            QUICK_TOPOLOGIES if quick else tuple(t.id for t in TOPOLOGIES)
+        )
+        chosen_sequences = tuple(s.strip().upper() for s in sequences) or tuple(GENERATORS)
+        for sequence in chosen_sequences:
+            if sequence not in GENERATORS:
+                raise KeyError(f"unknown sequence {sequence!r}; known: {', '.join(GENERATORS)}")
+        count = seeds if seeds is not None else (QUICK_SEEDS if quick else FULL_SEEDS)
+        if count < 1:
+            raise ValueError(f"--seeds must be at least 1, got {count}")
+        return cls(
+            topologies=chosen_topologies,
+            sequences=chosen_sequences,
+            seeds=tuple(range(count)),
+            lengths=QUICK_LENGTHS if quick else Lengths(),
+            o1_every=8 if quick else 4,
+            workers=workers,
+            quick=quick,
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to do; ``weight`` estimates its cost for the progress bar."""
+
+    topology: Topology
+    scenario: Scenario
+    contender: Contender
+
+    @property
+    def weight(self) -> int:
+        """Requests in the scenario, scaled by host size and by the planner's extra cost."""
+        requests = sum(len(a.requests) for a in self.scenario.arrivals)
+        size = len(self.topology.host(self.scenario.seed).available)
+        factor = 4 if self.contender.family == "planner" else 1
+        return max(1, requests * factor * (1 + size // 64))
+
+    @property
+    def label(self) -> str:
+        """``T4 S2-0.8 #1 planner``."""
+        return f"{self.topology.id} {self.scenario.key} #{self.scenario.seed} {self.contender.name}"
+
+
+def jobs(config: SuiteConfig) -> list[Job]:
+    """Every run of the suite, grouped by scenario so a partial run covers whole scenarios."""
+    everyone = contenders(config.workers)
+    result = []
+    for topology_id in config.topologies:
+        topo = topology(topology_id)
+        for sequence in config.sequences:
+            for seed in config.seeds:
+                for scenario in scenarios(topo, sequence, seed, config.lengths):
+                    for contender in everyone:
+                        if contender.gang_only and scenario.sequence != "S7":
+                            continue
+                        result.append(Job(topo, scenario, contender))
+    return result
+
+
+def run_suite(config: SuiteConfig, progress: Callable[[Job, int], None] | None = None) -> list[RunRecord]:
+    """Run every job; ``progress(job, weight)`` is called after each one."""
+    settings = RunSettings(o1_every=config.o1_every)
+    runs = []
+    for job in jobs(config):
+        runs.append(simulate(job.topology, job.scenario, job.contender, settings))
+        if progress is not None:
+            progress(job, job.weight)
+    return runs

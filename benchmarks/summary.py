@@ -1,0 +1,458 @@
+"""From runs to figures: one :class:`RunSummary` per run, then comparisons across runs.
+
+Quality figures are means over a run's measured, admitted instances; fragmentation
+figures are means over the host samples taken after the first measured arrival.
+"Planner" below is the online planner (one model per request); the gang planner is
+reported separately because it runs only on S7.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+from benchmarks.records import Decision, RunRecord
+from benchmarks.stats import holm, mean, quantile, wilcoxon
+
+PLANNER = "planner"
+GANG_PLANNER = "planner-gang"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A per-run figure: ``higher`` is better or worse, ``label`` for tables."""
+
+    name: str
+    label: str
+    higher: bool
+    quality: bool = False
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("admission", "admission rate (requests)", True),
+    Metric("cpu_admission", "admitted share of offered CPUs", True),
+    Metric("numa_excess", "NUMA excess over m* (compact, local)", False, quality=True),
+    Metric("distance_cost", "distance cost (1 = local)", False, quality=True),
+    Metric("shared_cores", "shared cores per instance", False, quality=True),
+    Metric("split_cores", "split cores per instance", False, quality=True),
+    Metric("device_local_misses", "device-local misses per instance", False, quality=True),
+    Metric("preferred_misses", "preferred-node misses per instance", False, quality=True),
+    Metric("stranded_threads", "stranded threads (mean)", False),
+    Metric("largest_free_cores_in_node", "largest free-core block in a node", True),
+    Metric("fgd", "unusable free CPUs (FGD)", False),
+    Metric("cap_core4", "capacity: whole-core 4 vCPU", True),
+    Metric("cap_numa2", "capacity: 2-node half-node", True),
+    Metric("latency_p95_ms", "decision latency p95 (ms)", False),
+)
+BY_NAME: Mapping[str, Metric] = {m.name: m for m in METRICS}
+
+
+@dataclass
+class RunSummary:
+    """The figures of one run."""
+
+    topology: str
+    scenario: str
+    sequence: str
+    seed: int
+    contender: str
+    family: str
+    pool_cpus: int
+    offered: int
+    admitted: int
+    offered_cpus: int
+    admitted_cpus: int
+    admission: float
+    cpu_admission: float
+    first_rejection_utilisation: float | None
+    free_at_rejection: float | None
+    numa_excess: float | None
+    distance_cost: float | None
+    max_distance: float | None
+    shared_cores: float | None
+    split_cores: float | None
+    sibling_pairs_spread: float | None
+    preferred_misses: float | None
+    device_local_misses: float | None
+    kubelet_aligned: float | None
+    stranded_threads: float | None
+    largest_free_cores_in_node: float | None
+    fgd: float | None
+    balance: float | None
+    cap_core4: float | None
+    cap_numa: float | None
+    cap_numa2: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_max_ms: float | None
+    statuses: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """(topology, scenario, seed)."""
+        return (self.topology, self.scenario, self.seed)
+
+    def value(self, metric: str) -> float | None:
+        """A metric's value (None when the run has none, e.g. nothing admitted)."""
+        v = getattr(self, metric)
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    def row(self) -> dict[str, object]:
+        """A flat CSV row."""
+        data = asdict(self)
+        data["statuses"] = " ".join(f"{k}:{v}" for k, v in sorted(self.statuses.items()))
+        return data
+
+
+def _avg(values: Iterable[float | int | bool | None]) -> float | None:
+    kept = [float(v) for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def summarize(run: RunRecord) -> RunSummary:
+    """The figures of ``run``."""
+    measured = run.measured()
+    admitted = [d for d in measured if d.admitted]
+    quality = [d.quality for d in admitted if d.quality is not None]
+
+    def q(name: str, among: Sequence[Mapping[str, object]] = quality) -> float | None:
+        return _avg(v if isinstance(v, int | float) else None for v in (x.get(name) for x in among))
+
+    spread = [d.quality for d in admitted if d.quality is not None and d.affinity == "spread"]
+    # NUMA excess judges compactness: a spread instance uses more nodes on purpose.
+    packed = [d.quality for d in admitted if d.quality is not None and d.affinity != "spread"]
+    rejections = [d for d in measured if not d.admitted]
+    first_measured = min((d.event for d in measured), default=0)
+    samples = [s for s in run.samples if s.event >= first_measured] or run.samples
+    single = [d.seconds * 1000 for d in run.decisions if not d.joint]
+    statuses = Counter(d.status for d in run.decisions if d.status is not None)
+    offered_cpus = sum(d.size for d in measured)
+    admitted_cpus = sum(d.size for d in admitted)
+    return RunSummary(
+        topology=run.topology,
+        scenario=run.scenario,
+        sequence=run.sequence,
+        seed=run.seed,
+        contender=run.contender,
+        family=run.family,
+        pool_cpus=run.pool_cpus,
+        offered=len(measured),
+        admitted=len(admitted),
+        offered_cpus=offered_cpus,
+        admitted_cpus=admitted_cpus,
+        admission=len(admitted) / len(measured) if measured else math.nan,
+        cpu_admission=admitted_cpus / offered_cpus if offered_cpus else math.nan,
+        first_rejection_utilisation=(
+            1 - rejections[0].free_before / run.pool_cpus if rejections and run.pool_cpus else None
+        ),
+        free_at_rejection=_avg(d.free_before for d in rejections),
+        numa_excess=q("numa_excess", packed),
+        distance_cost=q("distance_cost"),
+        max_distance=q("max_distance"),
+        shared_cores=q("shared_cores"),
+        split_cores=q("split_cores"),
+        sibling_pairs_spread=q("sibling_pairs", spread),
+        preferred_misses=q("preferred_misses"),
+        device_local_misses=q("device_local_misses"),
+        kubelet_aligned=q("kubelet_aligned"),
+        stranded_threads=_avg(s.stranded_threads for s in samples),
+        largest_free_cores_in_node=_avg(s.largest_free_cores_in_node for s in samples),
+        fgd=_avg(s.fgd for s in samples),
+        balance=_avg(s.balance for s in samples),
+        cap_core4=_avg(s.capacity.get("core4") for s in samples),
+        cap_numa=_avg(s.capacity.get("numa") for s in samples),
+        cap_numa2=_avg(s.capacity.get("numa2") for s in samples),
+        latency_p50_ms=quantile(single, 0.5) if single else None,
+        latency_p95_ms=quantile(single, 0.95) if single else None,
+        latency_max_ms=max(single) if single else None,
+        statuses=dict(statuses),
+        seconds=run.seconds,
+    )
+
+
+# --- comparisons -------------------------------------------------------------------------
+
+
+def by_contender(summaries: Iterable[RunSummary]) -> dict[str, list[RunSummary]]:
+    """Summaries grouped by contender (in first-seen order)."""
+    groups: dict[str, list[RunSummary]] = {}
+    for s in summaries:
+        groups.setdefault(s.contender, []).append(s)
+    return groups
+
+
+def contender_names(summaries: Sequence[RunSummary]) -> list[str]:
+    """Contenders in first-seen order."""
+    return list(by_contender(summaries))
+
+
+def baseline_names(summaries: Sequence[RunSummary]) -> list[str]:
+    """Baselines that ran on every sequence (the ``/sorted`` gang variants excluded)."""
+    return [c for c, runs in by_contender(summaries).items() if runs[0].family == "baseline" and "/" not in c]
+
+
+def metric_mean(summaries: Iterable[RunSummary], metric: str) -> float | None:
+    """Mean of a metric over runs that have it."""
+    return _avg(s.value(metric) for s in summaries)
+
+
+def scenario_keys(summaries: Sequence[RunSummary]) -> list[str]:
+    """Scenario keys in a stable order (by sequence, then key)."""
+    return sorted({s.scenario for s in summaries}, key=lambda k: (k.split("-")[0], k))
+
+
+def table(
+    summaries: Sequence[RunSummary], metric: str, rows: Callable[[RunSummary], str]
+) -> dict[str, dict[str, float | None]]:
+    """row label -> contender -> mean of ``metric``."""
+    cells: dict[str, dict[str, list[RunSummary]]] = defaultdict(lambda: defaultdict(list))
+    for s in summaries:
+        cells[rows(s)][s.contender].append(s)
+    return {row: {c: metric_mean(runs, metric) for c, runs in per.items()} for row, per in cells.items()}
+
+
+def best_baseline(
+    summaries: Sequence[RunSummary], metric: str, within: Callable[[RunSummary], bool] = lambda s: True
+) -> tuple[str, float] | None:
+    """The baseline with the best mean of ``metric`` over the selected runs."""
+    higher = BY_NAME[metric].higher if metric in BY_NAME else True
+    scores = []
+    for name in baseline_names(summaries):
+        value = metric_mean((s for s in summaries if s.contender == name and within(s)), metric)
+        if value is not None:
+            scores.append((value, name))
+    if not scores:
+        return None
+    value, name = (max if higher else min)(scores)
+    return name, value
+
+
+@dataclass(frozen=True)
+class RatioRow:
+    """One line of the summary table: the planner against the best baseline."""
+
+    metric: Metric
+    planner: float | None
+    best: str | None
+    best_value: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        """planner / best baseline (None when undefined)."""
+        if self.planner is None or self.best_value is None or self.best_value == 0:
+            return None
+        return self.planner / self.best_value
+
+    @property
+    def verdict(self) -> str:
+        """``better`` / ``equal`` / ``worse`` for the planner, by the metric's direction."""
+        if self.planner is None or self.best_value is None:
+            return "n/a"
+        if math.isclose(self.planner, self.best_value, rel_tol=1e-9, abs_tol=1e-9):
+            return "equal"
+        better = self.planner > self.best_value if self.metric.higher else self.planner < self.best_value
+        return "better" if better else "worse"
+
+
+def ratio_rows(
+    summaries: Sequence[RunSummary], within: Callable[[RunSummary], bool] = lambda s: True
+) -> list[RatioRow]:
+    """The planner's mean against the best baseline's, for every metric."""
+    rows = []
+    for metric in METRICS:
+        planner = metric_mean((s for s in summaries if s.contender == PLANNER and within(s)), metric.name)
+        best = best_baseline(summaries, metric.name, within)
+        rows.append(RatioRow(metric, planner, best[0] if best else None, best[1] if best else None))
+    return rows
+
+
+@dataclass(frozen=True)
+class AdmissionShortfall:
+    """A (topology, scenario, seed) where some baseline admitted more than the planner."""
+
+    key: tuple[str, str, int]
+    planner: int
+    best: int
+    best_by: str
+
+
+def admission_shortfalls(
+    summaries: Sequence[RunSummary], contender: str = PLANNER
+) -> list[AdmissionShortfall]:
+    """Every run key where the best baseline admitted more requests than ``contender``."""
+    runs: dict[tuple[str, str, int], dict[str, RunSummary]] = defaultdict(dict)
+    for s in summaries:
+        runs[s.key][s.contender] = s
+    shortfalls = []
+    for key, per in sorted(runs.items()):
+        if contender not in per:
+            continue
+        rivals = [(s.admitted, name) for name, s in per.items() if s.family == "baseline"]
+        if not rivals:
+            continue
+        best, name = max(rivals)
+        if best > per[contender].admitted:
+            shortfalls.append(AdmissionShortfall(key, per[contender].admitted, best, name))
+    return shortfalls
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """The planner against one baseline on one metric, paired by run key."""
+
+    baseline: str
+    metric: Metric
+    n: int
+    better: int
+    worse: int
+    p: float
+    p_holm: float = math.nan
+
+
+def paired_tests(summaries: Sequence[RunSummary], metrics: Sequence[str]) -> list[PairedTest]:
+    """Wilcoxon signed-rank tests of the planner against every baseline, paired by
+    (topology, scenario, seed), Holm-adjusted over the whole family."""
+    runs: dict[tuple[str, str, int], dict[str, RunSummary]] = defaultdict(dict)
+    for s in summaries:
+        runs[s.key][s.contender] = s
+    tests = []
+    for baseline in baseline_names(summaries):
+        for name in metrics:
+            metric = BY_NAME[name]
+            ours, theirs = [], []
+            for per in runs.values():
+                if PLANNER in per and baseline in per:
+                    a, b = per[PLANNER].value(name), per[baseline].value(name)
+                    if a is not None and b is not None:
+                        ours.append(a)
+                        theirs.append(b)
+            result = wilcoxon(ours, theirs)
+            up, down = result.positive, result.negative
+            better, worse = (up, down) if metric.higher else (down, up)
+            tests.append(PairedTest(baseline, metric, result.n, better, worse, result.p))
+    adjusted = holm([t.p for t in tests])
+    return [
+        PairedTest(t.baseline, t.metric, t.n, t.better, t.worse, t.p, p)
+        for t, p in zip(tests, adjusted, strict=True)
+    ]
+
+
+# --- decisions ---------------------------------------------------------------------------
+
+
+def latencies(runs: Iterable[RunRecord], contender: str, topology: str | None = None) -> list[float]:
+    """Single-request decision times (ms) of a contender (optionally on one host)."""
+    return [
+        d.seconds * 1000
+        for r in runs
+        if r.contender == contender and (topology is None or r.topology == topology)
+        for d in r.decisions
+        if not d.joint
+    ]
+
+
+@dataclass(frozen=True)
+class GangSolve:
+    """One gang placed in one model."""
+
+    topology: str
+    seed: int
+    members: int
+    admitted: int
+    seconds: float
+    status: str
+    gap: float | None
+    stopped_at: str | None
+
+
+def gang_solves(runs: Iterable[RunRecord]) -> list[GangSolve]:
+    """Every jointly solved gang."""
+    solves = []
+    for r in runs:
+        by_event: dict[int, list[Decision]] = defaultdict(list)
+        for d in r.decisions:
+            if d.joint:
+                by_event[d.event].append(d)
+        for members in by_event.values():
+            first = members[0]
+            solves.append(
+                GangSolve(
+                    r.topology,
+                    r.seed,
+                    len(members),
+                    sum(1 for d in members if d.admitted),
+                    first.seconds,
+                    first.status or "",
+                    first.gap,
+                    first.stopped_at,
+                )
+            )
+    return solves
+
+
+def status_mix(runs: Iterable[RunRecord]) -> dict[tuple[str, str], Counter[str]]:
+    """(contender, topology) -> solver statuses of planner decisions (a joint gang once)."""
+    mix: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for r in runs:
+        if r.family != "planner":
+            continue
+        seen_events: set[int] = set()
+        for d in r.decisions:
+            if d.status is None or (d.joint and d.event in seen_events):
+                continue
+            seen_events.add(d.event)
+            mix[(r.contender, r.topology)][d.status] += 1
+    return mix
+
+
+@dataclass(frozen=True)
+class O1Summary:
+    """A baseline's decisions against the planner's optimum on the same states."""
+
+    contender: str
+    checked: int
+    equal: int
+    worse_by_tier: Counter[str]
+    better: list[tuple[str, str, int, int, str, str]]  # planner defects: key + decision + tier
+
+
+def o1_summaries(runs: Iterable[RunRecord]) -> list[O1Summary]:
+    """Per baseline: how often its decision equals O1, where it loses, and any decision
+    that beat the planner's claimed optimum (which would be a planner defect)."""
+    per: dict[str, O1Summary] = {}
+    for r in runs:
+        for d in r.decisions:
+            if d.o1 is None:
+                continue
+            entry = per.setdefault(r.contender, O1Summary(r.contender, 0, 0, Counter(), []))
+            entry = O1Summary(
+                entry.contender,
+                entry.checked + 1,
+                entry.equal + int(d.o1.equal),
+                entry.worse_by_tier,
+                entry.better,
+            )
+            if not d.o1.equal and d.o1.first_tier is not None:
+                if d.o1.worse:
+                    entry.worse_by_tier[d.o1.first_tier] += 1
+                else:
+                    entry.better.append(
+                        (
+                            r.topology,
+                            r.scenario,
+                            r.seed,
+                            d.event,
+                            d.request,
+                            f"{d.o1.first_tier} ({d.o1.planner_status})",
+                        )
+                    )
+            per[r.contender] = entry
+    return list(per.values())
+
+
+def mean_or_nan(values: Sequence[float]) -> float:
+    """Mean that tolerates an empty list."""
+    return mean(values)
