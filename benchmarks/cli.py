@@ -55,6 +55,10 @@ def run(
     out: Annotated[
         Path | None, typer.Option("--out", help="Output directory (default benchmarks/results/quick|full).")
     ] = None,
+    contender: Annotated[
+        list[str] | None,
+        typer.Option("--contender", "-c", help="Only these allocators (planner, kubelet-packed, ...)."),
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", help="CP-SAT workers per solve.")] = 1,
 ) -> None:
     """Run the benchmark and write report.md, plots and raw results."""
@@ -63,7 +67,12 @@ def run(
 
     try:
         config = SuiteConfig.make(
-            quick=quick, topologies=_split(topology), sequences=_split(sequence), seeds=seeds, workers=workers
+            quick=quick,
+            topologies=_split(topology),
+            sequences=_split(sequence),
+            seeds=seeds,
+            workers=workers,
+            only=_split(contender),
         )
     except (KeyError, ValueError) as err:
         _fail(str(err).strip("'\""), 2)
@@ -90,6 +99,7 @@ def run(
 
 def _with_progress(config: SuiteConfig, total: int) -> list[RunRecord]:
     """Run the suite under a rich progress bar (weighted by each run's expected cost)."""
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         Progress,
@@ -108,6 +118,7 @@ def _with_progress(config: SuiteConfig, total: int) -> list[RunRecord]:
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
+        console=Console(stderr=True),  # stdout keeps only the result line
     ) as progress:
         task = progress.add_task("starting", total=total)
 

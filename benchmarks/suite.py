@@ -34,6 +34,7 @@ class SuiteConfig:
     o1_every: int = 4
     workers: int = 1
     quick: bool = False
+    contenders: tuple[str, ...] = ()
 
     @classmethod
     def make(
@@ -44,8 +45,10 @@ class SuiteConfig:
         sequences: Sequence[str] = (),
         seeds: int | None = None,
         workers: int = 1,
+        only: Sequence[str] = (),
     ) -> SuiteConfig:
-        """The quick or full suite, narrowed to the given topologies and sequences."""
+        """The quick or full suite, narrowed to the given topologies, sequences and
+        contenders (``only``; all when empty)."""
         chosen_topologies = tuple(topology(t).id for t in topologies) or (
             QUICK_TOPOLOGIES if quick else tuple(t.id for t in TOPOLOGIES)
         )
@@ -53,6 +56,10 @@ class SuiteConfig:
         for sequence in chosen_sequences:
             if sequence not in GENERATORS:
                 raise KeyError(f"unknown sequence {sequence!r}; known: {', '.join(GENERATORS)}")
+        known = [c.name for c in contenders()]
+        unknown = [name for name in only if name not in known]
+        if unknown:
+            raise KeyError(f"unknown contender {unknown[0]!r}; known: {', '.join(known)}")
         count = seeds if seeds is not None else (QUICK_SEEDS if quick else FULL_SEEDS)
         if count < 1:
             raise ValueError(f"--seeds must be at least 1, got {count}")
@@ -64,6 +71,7 @@ class SuiteConfig:
             o1_every=8 if quick else 4,
             workers=workers,
             quick=quick,
+            contenders=tuple(only),
         )
 
 
@@ -91,7 +99,7 @@ class Job:
 
 def jobs(config: SuiteConfig) -> list[Job]:
     """Every run of the suite, grouped by scenario so a partial run covers whole scenarios."""
-    everyone = contenders(config.workers)
+    everyone = [c for c in contenders(config.workers) if not config.contenders or c.name in config.contenders]
     result = []
     for topology_id in config.topologies:
         topo = topology(topology_id)
