@@ -20,8 +20,8 @@ order of :data:`TIERS`:
 ``distance``       Σ over CPU nodes n and memory nodes m of (SLIT(n, m) − 10)
 ``span``           compact / local: sockets used + core groups (L3) used
 ``smt``            cores shared with another instance + cores held only in part
-``fragmentation``  NUMA nodes and core groups that were completely free and now are
-                   partly used
+``fragmentation``  CPUs taken from NUMA nodes and core groups that were completely
+                   free (best fit: fill partly used units first, keep whole ones free)
 ``tiebreak``       Σ over the CPUs of the rank of their core group (lowest first)
 
 Instance-level tiers are summed over the plan's placements; the per-policy terms
@@ -31,14 +31,18 @@ given. The "free before" state is the host with the instances the plan may not m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from planner.errors import RequestError
 from planner.hardware import PAGE_SIZE, Core, Host, Instance
 from planner.occupancy import Occupancy
 from planner.policy import CpuAffinity, MemoryPolicy
 from planner.request import InstanceRequest
+
+T = TypeVar("T")
 
 TIERS: tuple[str, ...] = (
     "unplaced",
@@ -69,9 +73,26 @@ def core_group_key(host: Host, core: Core) -> tuple[int, int, int]:
     return (node, core.socket, -1 if first.l3 is None else first.l3)
 
 
+_PER_HOST: dict[tuple[int, str], object] = {}
+
+
+def per_host(host: Host, key: str, build: Callable[[], T]) -> T:
+    """``build()`` once per Host object and key. Hosts are frozen, so what is derived
+    from them never changes; the entry goes when the host is garbage-collected."""
+    slot = (id(host), key)
+    if slot not in _PER_HOST:
+        _PER_HOST[slot] = build()
+        weakref.finalize(host, _PER_HOST.pop, slot, None)
+    return cast(T, _PER_HOST[slot])
+
+
 def group_rank_of_core(host: Host) -> Mapping[int, int]:
     """Core id -> rank of its core group in the canonical order (node, socket, L3, lowest
     core id). Cores outside any NUMA node get no rank (they are never placed)."""
+    return per_host(host, "group-rank", lambda: _group_ranks(host))
+
+
+def _group_ranks(host: Host) -> Mapping[int, int]:
     first_core: dict[tuple[int, int, int], int] = {}
     for core in host.cores:
         if core.numa_node is None or core.numa_node not in host.node_by_id:
@@ -365,7 +386,7 @@ def evaluate(
             new_pages = instance_pages_per_node(host, placement)
             add("moved_pages", sum(max(0, p - new_pages.get(n, 0)) for n, p in old_pages.items()))
 
-    add("fragmentation", _broken_units(host, before, after, ranks))
+    add("fragmentation", _taken_from_free_units(host, before, after, ranks))
     return Score(tuple(totals))
 
 
@@ -413,21 +434,15 @@ def _instance_terms(
     return terms
 
 
-def _broken_units(host: Host, before: Before, after: Occupancy, ranks: Mapping[int, int]) -> int:
-    """Completely free NUMA nodes and core groups that the plan leaves partly used."""
-    broken = 0
+def _taken_from_free_units(host: Host, before: Before, after: Occupancy, ranks: Mapping[int, int]) -> int:
+    """CPUs the plan takes from NUMA nodes and core groups that were completely free."""
+    taken = 0
     for node in before.free_nodes:
-        left = len(after.free_cpus_by_node.get(node, ()))
-        if 0 < left < before.free_per_node[node]:
-            broken += 1
-    free_left: dict[int, int] = {}
+        taken += before.free_per_node[node] - len(after.free_cpus_by_node.get(node, ()))
     for core in host.cores:
         if core.id in ranks and ranks[core.id] in before.free_groups:
-            free_left[ranks[core.id]] = free_left.get(ranks[core.id], 0) + len(after.free_threads(core))
-    for group in before.free_groups:
-        if 0 < free_left.get(group, 0) < before.group_size[group]:
-            broken += 1
-    return broken
+            taken += len(before.occupancy.free_threads(core)) - len(after.free_threads(core))
+    return taken
 
 
 # --- bounds and the scalar form -------------------------------------------------------------
@@ -468,7 +483,7 @@ def tier_bounds(
             bound["span"] += min(v, len(host.sockets)) + min(v, groups)
         bound["smt"] += 2 * v
         bound["tiebreak"] += v * (groups - 1)
-    bound["fragmentation"] = len(nodes) + groups
+    bound["fragmentation"] = 2 * bound["unplaced_cpus"]
     return tuple(bound[t] for t in TIERS)
 
 

@@ -70,7 +70,8 @@ def plan(
     by_name = {spec.demands[i].name: inst for i, inst in placed.items()}
     previous = {d.name: d.previous for d in spec.demands if d.previous is not None}
     score = evaluate(host, fixed, all_requests, by_name, previous=previous)
-    if outcome.proven and score.values != outcome.values:
+    checked = len(TIERS) if outcome.tiebreak_proven else len(TIERS) - 1
+    if outcome.proven and score.values[:checked] != outcome.values[:checked]:
         diff = {
             name: (model_value, true_value)
             for name, model_value, true_value in zip(TIERS, outcome.values, score.values, strict=True)
@@ -84,9 +85,9 @@ def plan(
         movable_cpus=sum(len(i.cpus) for i in movable),
         movable_pages=sum(sum(d.previous_pages.values()) for d in spec.demands if d.movable),
     )
-    lower = score.values
-    if not outcome.proven:
-        lower = tuple(min(a, b) for a, b in zip(outcome.lower, score.values, strict=True))
+    lower = tuple(min(a, b) for a, b in zip(outcome.lower, score.values, strict=True))
+    if outcome.proven:
+        lower = score.values[:-1] + lower[-1:]
     unplaced_idx = [d.index for d in spec.demands if d.index not in placed and not d.movable]
     settings = settings_of(options)
     unplaced, explanation = _explain(spec, placed, unplaced_idx, outcome, settings, options.explain)
@@ -101,12 +102,14 @@ def plan(
         placements=tuple(inst for inst in by_name.values() if inst.name in new_names),
         unplaced=tuple(unplaced),
         existing=tuple(fixed) + tuple(by_name[i.name] for i in movable),
-        objective=float(scalar(score.values, bounds)),
-        bound=float(scalar(lower, bounds)),
+        # the tie-break only orders equally good plans: objective and bound leave it out
+        objective=float(scalar(score.values[:-1], bounds[:-1])),
+        bound=float(scalar(lower[:-1], bounds[:-1])),
         solve_seconds=outcome.seconds,
         metrics={
             "tiers": score.named(),
             "tier_bounds": dict(zip(TIERS, lower, strict=True)),
+            "tiebreak_proven": outcome.tiebreak_proven,
             "moved": moved,
             **_quality(host, [*fixed, *by_name.values()], fixed, by_name, all_requests),
             "model": {
@@ -201,7 +204,15 @@ def solve_requests(
     model, variables = build_model(spec)
     tiers = build_tiers(model, spec, variables)
     model_text = str(model.proto) if dump_model else None
-    outcome = search.solve(model, variables, tiers, settings)
+    batch = sum(1 for d in spec.demands if d.blocked is None) > 1
+    outcome = search.solve(
+        model,
+        variables,
+        tiers,
+        settings,
+        group_limit=search.GROUP_RANGE_LIMIT if batch else search.SINGLE_GROUP_LIMIT,
+        separate_tiebreak=batch,
+    )
     if outcome.infeasible:
         raise RequestError(
             "rebalance cannot place every existing instance by its own policies",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from planner.cpsat.spec import CoreGroup, Layout
 from planner.hardware import Host
-from planner.objective import core_group_key, group_rank_of_core
+from planner.objective import core_group_key, group_rank_of_core, per_host
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -49,20 +49,17 @@ class Topology:
 
     @classmethod
     def of(cls, host: Host) -> Topology:
-        """Build the graph of ``host`` and precompute the indexes."""
+        """The topology of ``host``, built once per Host object (hosts are immutable)."""
+        return per_host(host, "topology", lambda: cls._build(host))
+
+    @classmethod
+    def _build(cls, host: Host) -> Topology:
         graph = _build_graph(host)
         groups = _core_groups(graph)
         group_of_core = {core: g.rank for g in groups for core in g.cores}
-        cpu_nodes = tuple(
-            sorted(n for _, n in _children(graph, ("machine",), "numa", deep=True) if _has_cores(graph, n))
-        )
-        memory_nodes = tuple(
-            sorted(
-                n
-                for n in host.node_ids
-                if any(graph.nodes[v]["kind"] == "memory" for v in graph.successors(("numa", n)))
-            )
-        )
+        # a node holds CPUs when a core group hangs below it; memory when a range does
+        cpu_nodes = tuple(n for n in host.node_ids if _children(graph, ("numa", n), "group"))
+        memory_nodes = tuple(n for n in host.node_ids if _children(graph, ("numa", n), "memory"))
         sockets_of_node = {n: tuple(sorted({g.socket for g in groups if g.node == n})) for n in host.node_ids}
         device_node = {
             name: graph.nodes[("device", name)]["numa_node"] for name in sorted(host.device_by_name)
@@ -170,10 +167,6 @@ def _children(graph: nx.DiGraph, vertex: Vertex, kind: str, *, deep: bool = Fals
                     continue
             stack.append(w)
     return found
-
-
-def _has_cores(graph: nx.DiGraph, node: int) -> bool:
-    return bool(_children(graph, ("numa", node), "core", deep=True))
 
 
 def _core_groups(graph: nx.DiGraph) -> tuple[CoreGroup, ...]:

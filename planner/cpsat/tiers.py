@@ -84,7 +84,7 @@ def build_tiers(model: cp_model.CpModel, spec: ModelSpec, v: Vars) -> list[Tier]
         add_device_locality(model, spec, v, d, tiers["device"])
         add_distance(model, spec, v, d, tiers["distance"])
     add_smt(spec, v, tiers["smt"])
-    add_fragmentation(model, spec, v, tiers["fragmentation"])
+    add_fragmentation(spec, v, tiers["fragmentation"])
     add_tiebreak(spec, v, tiers["tiebreak"])
     return [tiers[name] for name in TIERS]
 
@@ -252,40 +252,20 @@ def add_smt(spec: ModelSpec, v: Vars, tier: Tier) -> None:
                 tier.add(1, shared)
 
 
-def add_fragmentation(model: cp_model.CpModel, spec: ModelSpec, v: Vars, tier: Tier) -> None:
-    """Completely free nodes and core groups left partly used."""
+def add_fragmentation(spec: ModelSpec, v: Vars, tier: Tier) -> None:
+    """CPUs taken from NUMA nodes and core groups that were completely free."""
     for n in sorted(spec.free_nodes):
-        taken = [v.cpus[d.index, n] for d in spec.demands if (d.index, n) in v.cpus]
-        _add_broken(model, f"node{n}", taken, [], spec.free_cpus[n], tier)
+        tier.add_all(1, (v.cpus[d.index, n] for d in spec.demands if (d.index, n) in v.cpus))
     host = spec.host
-    for g, free in sorted(spec.free_groups.items()):
-        taken_pieces = [(t, var) for (_, k, t), var in v.pieces.items() if spec.classes[k].group == g]
-        pinned = []
+    for g in sorted(spec.free_groups):
+        for (_, k, t), var in v.pieces.items():
+            if spec.classes[k].group == g:
+                tier.add(t, var)
         for d in spec.demands:
             if d.pinned and d.blocked is None:
                 cores = (host.cpu_by_id[c].core for c in d.intent.pinned or ())
                 count = sum(1 for core in cores if spec.layout.group_of_core[core] == g)
-                if count:
-                    pinned.append((count, v.admit[d.index]))
-        _add_broken(model, f"group{g}", [], taken_pieces + pinned, free, tier)
-
-
-def _add_broken(
-    model: cp_model.CpModel,
-    name: str,
-    taken_vars: list[Var],
-    taken_terms: list[tuple[int, Var]],
-    free: int,
-    tier: Tier,
-) -> None:
-    taken = sum(taken_vars) + sum(c * var for c, var in taken_terms)
-    touched = model.new_bool_var(f"touched[{name}]")
-    filled = model.new_bool_var(f"filled[{name}]")
-    broken = model.new_bool_var(f"broken[{name}]")
-    model.add(taken <= free * touched)
-    model.add(taken >= free * filled)
-    model.add(broken >= touched - filled)
-    tier.add(1, broken)
+                tier.add(count, v.admit[d.index])
 
 
 def add_tiebreak(spec: ModelSpec, v: Vars, tier: Tier) -> None:

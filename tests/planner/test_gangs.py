@@ -22,9 +22,11 @@ def test_a_gang_is_placed_jointly_and_optimally() -> None:
     result = plan(host, [], batch)
     assert result.status is PlanStatus.OPTIMAL
     assert_plan_valid(host, result, batch)
-    cpus = {p.name: p.cpus for p in result.placements}
-    # a fills one node, b takes two cores of the other, c spreads one thread per node
-    assert cpus == {"a": (0, 2, 4, 6, 8, 10), "b": (1, 3, 7, 9), "c": (5, 11)}
+    nodes = {p.name: {host.cpu_by_id[c].numa_node for c in p.cpus} for p in result.placements}
+    # a fills one node; b and c share the other (c cannot spread: no CPU is left on a's node)
+    assert len(nodes["a"]) == 1 and nodes["b"] == nodes["c"] and nodes["b"] != nodes["a"]
+    tiers = result.metrics["tiers"]
+    assert (tiers["numa"], tiers["smt"], tiers["span"], tiers["tiebreak"]) == (1, 0, 4, 6)  # type: ignore[index]
 
 
 def test_the_most_requests_are_admitted_and_the_rest_explained() -> None:

@@ -1,0 +1,246 @@
+"""The planner's performance targets, measured.
+
+    python -m benchmarks.planner_targets            # print the report
+    python -m benchmarks.planner_targets --write    # also write benchmarks/results/planner_targets.md
+
+Scenario: a 512-CPU, 8-NUMA, SMT2 host (``pack:2 numa:4 l3:4 core:8 pu:2``, Linux
+numbering, SLIT 10/12/32) on which 40 instances were placed one by one by the planner
+(sizes 1-16 CPUs, mixed policies, a third with exclusive cores; seeded). Targets:
+
+1. one request: model + solve p95 ≤ 100 ms, proven optimal;
+2. a gang of 24 requests: proven optimal (zero gap) within 2 s;
+3. ``kerf plan`` for one request, the whole command, ≤ 1.5 s.
+
+Everything is seeded; one CP-SAT worker, as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from planner.hardware import Host, Instance
+from planner.policy import CpuAffinity, MemoryPolicy
+from planner.request import InstanceRequest, Plan, PlanStatus
+from planner.solve import PlanOptions, plan
+from planner.synthetic import GiB, synthetic_host
+
+HOST = "pack:2 numa:4 l3:4 core:8 pu:2"
+RESULTS = Path(__file__).resolve().parent / "results" / "planner_targets.md"
+SIZES = (1, 2, 2, 4, 4, 4, 8, 8, 16)
+
+
+def make_host() -> Host:
+    """The 512-CPU host, 128 GiB per node (96 GiB of it in the pool)."""
+    return synthetic_host(HOST, node_memory=128 * GiB)
+
+
+def draw_request(rng: random.Random, name: str) -> InstanceRequest:
+    """One request: 1-16 CPUs, 2 GiB per CPU, compact 60% / spread 20% / local 20%,
+    memory local 70% / interleave 20% / bind to a random node 10%, exclusive cores 30%."""
+    size = rng.choice(SIZES)
+    affinity = rng.choices(list(CpuAffinity), weights=[60, 20, 20])[0]
+    policy = rng.choices(list(MemoryPolicy), weights=[70, 20, 10])[0]
+    nodes: tuple[int, ...] = (rng.randrange(8),) if policy is MemoryPolicy.BIND else ()
+    return InstanceRequest(
+        name,
+        size * 2 * GiB,
+        cpu_count=size,
+        cpu_affinity=affinity,
+        memory_policy=policy,
+        numa_nodes=nodes,
+        exclusive_cores=rng.random() < 0.3,
+    )
+
+
+def filled_host(seed: int = 1, count: int = 40) -> tuple[Host, list[Instance]]:
+    """The host with ``count`` instances placed one at a time by the planner."""
+    host = make_host()
+    rng = random.Random(seed)
+    placed: list[Instance] = []
+    for i in range(count):
+        result = plan(host, placed, [draw_request(rng, f"old{i}")], PlanOptions(explain=False))
+        placed += result.placements
+    return host, placed
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall seconds and outcome of one plan."""
+
+    seconds: float
+    status: PlanStatus
+    gap: float | None
+    variables: int
+    solves: int
+    requests: int
+    cpus: int
+
+
+def timed(host: Host, existing: Sequence[Instance], requests: list[InstanceRequest], limit: float) -> Timing:
+    """Plan once and time it (model building, solving, realising, scoring)."""
+    start = time.perf_counter()
+    result: Plan = plan(host, existing, requests, PlanOptions(time_limit=limit, explain=False))
+    seconds = time.perf_counter() - start
+    model = result.metrics["model"]
+    assert isinstance(model, dict)
+    return Timing(
+        seconds,
+        result.status,
+        result.gap,
+        int(model["variables"]),
+        int(model["solves"]),
+        len(requests),
+        sum(r.size for r in requests),
+    )
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+
+
+def single_requests(host: Host, existing: list[Instance], runs: int) -> list[Timing]:
+    """``runs`` different single requests on the filled host."""
+    rng = random.Random(2)
+    timed(host, existing, [draw_request(rng, "warm-up")], 10.0)  # imports, caches
+    return [timed(host, existing, [draw_request(rng, f"new{i}")], 10.0) for i in range(runs)]
+
+
+def gangs(host: Host, existing: list[Instance], runs: int, limit: float) -> list[Timing]:
+    """``runs`` gangs of 24 requests on the filled host."""
+    results = []
+    for seed in range(runs):
+        rng = random.Random(100 + seed)
+        results.append(timed(host, existing, [draw_request(rng, f"g{i}") for i in range(24)], limit))
+    return results
+
+
+def cli_runs(host: Host, existing: list[Instance], runs: int) -> list[float] | str:
+    """Wall seconds of ``kerf plan HOST --requests FILE --json`` (the whole process)."""
+    try:
+        from kerf.binding.writer import write_host  # type: ignore[attr-defined]
+    except ImportError:
+        return "kerf.binding.writer.write_host is not available"
+    with tempfile.TemporaryDirectory() as tmp:
+        host_file = Path(tmp) / "host.dts"
+        host_file.write_text(write_host(host, existing))
+        request_file = Path(tmp) / "requests.json"
+        request_file.write_text(
+            json.dumps({"instances": [{"name": "web", "cpu-count": 8, "memory": "16GB"}]})
+        )
+        command = [sys.executable, "-m", "kerf", "plan", str(host_file), "--requests", str(request_file), "--json"]
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            times.append(time.perf_counter() - start)
+            if done.returncode != 0:
+                return f"kerf plan failed ({done.returncode}): {done.stderr.strip()[:300]}"
+        return times
+
+
+def machine() -> str:
+    """CPU model, cores, Python and OR-Tools versions."""
+    import os
+
+    import ortools
+
+    model = platform.processor() or "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"OR-Tools {ortools.__version__}, {platform.system()} {platform.release()}"
+    )
+
+
+def report(single: list[Timing], gang: list[Timing], cli: list[float] | str, limit: float) -> str:
+    """The results as Markdown."""
+    s = [t.seconds * 1000 for t in single]
+    lines = [
+        "# Planner performance targets",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Host: `{HOST}` (512 CPUs, 8 NUMA nodes, SMT2, 32 L3 groups), 40 instances placed "
+        "by the planner beforehand (seed 1). One CP-SAT worker, seed 7. "
+        "Reproduce with `python -m benchmarks.planner_targets --write`.",
+        "",
+        "## 1. One request: model + solve, p95 ≤ 100 ms, proven optimal",
+        "",
+        f"{len(single)} different requests (1-16 CPUs, mixed policies), each timed for the whole "
+        "`plan()` call (topology, model, lexicographic solves, concrete CPUs and memory, scoring).",
+        "",
+        "| median | p95 | max | proven optimal | variables (median) |",
+        "|---|---|---|---|---|",
+        f"| {statistics.median(s):.0f} ms | {quantile(s, 0.95):.0f} ms | {max(s):.0f} ms | "
+        f"{sum(t.status is not PlanStatus.FEASIBLE for t in single)}/{len(single)} | "
+        f"{statistics.median(t.variables for t in single):.0f} |",
+        "",
+        f"## 2. A gang of 24 requests: optimal (zero gap) within 2 s (run with a {limit:g} s limit)",
+        "",
+        "| gang | CPUs asked | seconds | status | gap | variables | solves |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i, t in enumerate(gang):
+        gap = "-" if t.gap is None else f"{t.gap:.2e}"
+        lines.append(
+            f"| {i} | {t.cpus} | {t.seconds:.2f} | {t.status} | {gap} | {t.variables} | {t.solves} |"
+        )
+    g = [t.seconds for t in gang] or [0.0]
+    within = sum(t.seconds <= 2.0 and t.status is not PlanStatus.FEASIBLE for t in gang)
+    lines += [
+        "",
+        f"Median {statistics.median(g):.2f} s, max {max(g):.2f} s; proven within 2 s: {within}/{len(gang)}.",
+        "",
+        "## 3. `kerf plan` for one request, whole command, ≤ 1.5 s",
+        "",
+    ]
+    if isinstance(cli, str):
+        lines.append(f"Not measured: {cli}.")
+    else:
+        lines.append(
+            f"{len(cli)} runs of `kerf plan HOST.dts --requests one.json --json` as a new process: "
+            f"median {statistics.median(cli):.2f} s, max {max(cli):.2f} s."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the scenarios and print (and with --write, save) the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"write {RESULTS}")
+    parser.add_argument("--single", type=int, default=40, help="single requests to time")
+    parser.add_argument("--gangs", type=int, default=5, help="gangs of 24 to time")
+    parser.add_argument("--gang-limit", type=float, default=30.0, help="time limit per gang (s)")
+    parser.add_argument("--cli-runs", type=int, default=5, help="kerf plan runs to time")
+    args = parser.parse_args(argv)
+    host, existing = filled_host()
+    single = single_requests(host, existing, args.single)
+    gang = gangs(host, existing, args.gangs, args.gang_limit)
+    cli = cli_runs(host, existing, args.cli_runs)
+    text = report(single, gang, cli, args.gang_limit)
+    sys.stdout.write(text)
+    if args.write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
