@@ -5,6 +5,8 @@
   1024, as memory sizes are; a plain number is bytes. Fractions must come out as whole
   bytes; negative values and values of 2^64 bytes or more are refused, and so is zero
   unless the caller allows it.
+* :func:`format_size`: bytes -> the largest unit that says it exactly (``16GiB``,
+  ``1536MiB``, ``4097B``), so that ``parse_size(format_size(n)) == n``.
 * :func:`parse_cpu_list`: ``0-3,8`` -> ``(0, 1, 2, 3, 8)``, in the order written (the first
   CPU of an instance is its boot CPU); repeats and backwards ranges are refused.
 """
@@ -56,6 +58,16 @@ def parse_size(text: str, *, what: str = "size", allow_zero: bool = False) -> in
     if value == 0 and not allow_zero:
         raise UsageError(f"{what} must be larger than 0, got {text!r}", hint=example)
     return value
+
+
+def format_size(size: int) -> str:
+    """``size`` bytes in the largest power-of-1024 unit that holds it exactly."""
+    if size < 0:
+        raise ValueError(f"a size cannot be negative: {size}")
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size and size % (1 << shift) == 0:
+            return f"{size >> shift}{unit}"
+    return f"{size}B"
 
 
 def parse_cpu_list(text: str, *, what: str = "CPU list") -> tuple[int, ...]:

@@ -93,7 +93,11 @@ def capacity(
         "devices": _device_bound(spec.device_free, [d.device for d in demand.devices]),
     }
     most = min(b for b in bounds.values() if b is not None)
-    copies = [replace(shape, name=f"{shape.name}#{i + 1}", id=None) for i in range(most)]
+    taken = {inst.name for inst in existing}
+    stem = shape.name
+    while any(name.startswith(f"{stem}-") for name in taken):
+        stem += "_"  # copy names must not collide with instances that exist
+    copies = [replace(shape, name=f"{stem}-{i + 1}", id=None) for i in range(most)]
     solved = solve_requests(host, existing, copies, settings=settings_of(options), admission_only=True)
     placed = tuple(solved.placed[i] for i in sorted(solved.placed))
     count = len(placed)

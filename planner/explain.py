@@ -78,6 +78,11 @@ def explain_unplaced(
     return ordered, [r.reason for r in ordered] + conflicts
 
 
+def join_ids(ids: Sequence[int]) -> str:
+    """``0, 1, 3``."""
+    return ", ".join(str(i) for i in ids)
+
+
 def join_names(names: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     if len(names) <= 1:
@@ -170,7 +175,8 @@ def _per_node(values: dict[int, str]) -> str:
 
 def cpu_reason(spec: ModelSpec, d: Demand) -> str:
     """``web needs 8 CPUs on one NUMA node (cpu-affinity local); free per node: ...``"""
-    free = {n: str(usable_cpus(spec, d, n)) for n in spec.layout.cpu_nodes}
+    nodes = [n for n in spec.layout.cpu_nodes if d.intent.cpu_nodes is None or n in d.intent.cpu_nodes]
+    free = {n: str(usable_cpus(spec, d, n)) for n in nodes}
     rules = []
     if d.intent.affinity is CpuAffinity.LOCAL:
         rules.append("cpu-affinity local")
@@ -180,10 +186,14 @@ def cpu_reason(spec: ModelSpec, d: Demand) -> str:
     if d.intent.affinity is CpuAffinity.LOCAL:
         where = " on one NUMA node"
     if d.intent.cpu_nodes is not None:
-        nodes = ", ".join(str(n) for n in sorted(d.intent.cpu_nodes))
-        where = f" on one of NUMA nodes {nodes}"
+        listed = sorted(d.intent.cpu_nodes)
+        where = f" on NUMA node {listed[0]}"
+        if len(listed) > 1:
+            where = f" on one of NUMA nodes {join_ids(listed)}"
         rules.append(f"memory-policy {d.intent.policy}")
     label = "free per node" if not d.exclusive else "free on unshared cores per node"
+    if d.intent.cpu_nodes is not None:
+        label = label.replace("per node", "there")
     why = f" ({', '.join(rules)})" if rules else ""
     return f"{d.name} needs {d.size} CPUs{where}{why}; {label}: {_per_node(free)}"
 

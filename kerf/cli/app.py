@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kerf.cli.lifecycle_cmds",
     "kerf.cli.run_cmds",
     "kerf.cli.show_cmd",
+    "kerf.cli.plan_cmd",
+    "kerf.cli.capacity_cmd",
 )
 
 

@@ -1,0 +1,235 @@
+"""``kerf plan HOST --requests FILE``: place instances on a described host, optimally.
+
+The requests come from ``--requests`` (DTS, DTB or JSON; see kerf.requests_file) and
+from ``cpu-count`` blocks in HOST itself. The plan goes through kerf.validate before it
+is shown: a plan that breaks a rule is a bug and stops with exit 70. Exit 0 when every
+request is placed, 4 when something is not (the reasons are part of the output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kerf.errors import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from planner.hardware import Host, Instance
+    from planner.request import InstanceRequest, Plan
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``plan`` command to the application."""
+    app.command("plan")(plan_command)
+
+
+def plan_command(
+    host_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="HOST",
+            help="Host description (DTS or DTB); its instances stay where they are.",
+            show_default=False,
+        ),
+    ],
+    requests_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--requests",
+            metavar="FILE",
+            help="What to place: an instances { } block (DTS/DTB) or JSON.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also show why requests collide (smallest conflicting sets).")
+    ] = False,
+    rebalance: Annotated[
+        bool, typer.Option("--rebalance", help="Let existing instances move, as little as possible.")
+    ] = False,
+    dump_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--dump-model", metavar="PATH", help="Write the CP-SAT model (text) to PATH.", show_default=False
+        ),
+    ] = None,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", metavar="SECONDS", help="Solver time limit.", min=0.01)
+    ] = 10.0,
+) -> None:
+    """Place instances on HOST: proven-optimal CPUs, memory and devices.
+
+    Exit 0 when everything is placed, 4 when something is not, 2 for bad requests,
+    3 for unreadable files, 70 when a plan fails the validator (a bug).
+    """
+    from kerf.binding import load_host
+    from kerf.errors import UsageError
+    from kerf.requests_file import read_requests
+    from planner.solve import PlanOptions, plan
+
+    desc = load_host(host_file)
+    wanted = list(desc.requests)
+    if requests_file is not None:
+        wanted += read_requests(requests_file, desc.host)
+    if not wanted:
+        raise UsageError(
+            f"nothing to place: {host_file} has no requests and no --requests file was given",
+            hint="kerf plan HOST --requests FILE (see examples/requests/)",
+        )
+    options = PlanOptions(time_limit=time_limit, rebalance=rebalance, dump_model=dump_model is not None)
+    result = plan(desc.host, desc.instances, wanted, options)
+    check_plan(desc.host, desc.instances, result, wanted)
+    if dump_model is not None:
+        _write(dump_model, result.model_text or "")
+    if as_json:
+        from kerf.cli.render import emit_json
+
+        emit_json(plan_json(desc.host, result, explain))
+    else:
+        from kerf.cli.render import stdout_console
+
+        render(desc.host, result, explain, stdout_console())
+    if result.unplaced:
+        from kerf.cli.render import print_notice
+
+        names = ", ".join(u.name for u in result.unplaced)
+        print_notice(f"unplaced: {names}")
+        raise typer.Exit(int(ExitCode.UNPLACED))
+
+
+def check_plan(
+    host: Host, existing: Sequence[Instance], result: Plan, requests: Sequence[InstanceRequest]
+) -> None:
+    """InternalError when the plan adds a validator error to what the host already had."""
+    from kerf.errors import InternalError
+    from kerf.validate import validate_plan
+
+    before = {(f.code, f.message) for f in validate_plan(host, existing, [], []).errors}
+    report = validate_plan(host, result.existing, result.placements, requests)
+    new = [f for f in report.errors if (f.code, f.message) not in before]
+    if new:
+        listed = "; ".join(f"[{f.code}] {f.message}" for f in new)
+        raise InternalError(
+            f"the plan fails the validator: {listed}",
+            hint="this is a bug in kerf's planner; nothing was written. Please report it with --dump-model",
+        )
+
+
+def _write(path: Path, text: str) -> None:
+    from kerf.errors import InputError
+
+    try:
+        path.write_text(text)
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror or err}", hint="check the directory") from None
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+
+def instance_json(host: Host, inst: Instance) -> dict[str, Any]:
+    """One placed instance with addresses and sizes as integers."""
+    memory = []
+    for region in inst.memory:
+        node = region.numa_node
+        if node is None and region.base is not None:
+            node = host.node_of_address(region.base)
+        memory.append({"numa_node": node, "base": region.base, "bytes": region.size})
+    return {
+        "name": inst.name,
+        "id": inst.id,
+        "cpus": list(inst.cpus),
+        "numa_nodes": list(inst.numa_nodes),
+        "memory": memory,
+        "devices": list(inst.devices),
+        "cpu_affinity": None if inst.cpu_affinity is None else str(inst.cpu_affinity),
+        "memory_policy": None if inst.memory_policy is None else str(inst.memory_policy),
+    }
+
+
+def plan_json(host: Host, result: Plan, explain: bool) -> dict[str, Any]:
+    """The documented ``kerf plan --json`` document."""
+    metrics = dict(result.metrics)
+    if explain:
+        metrics["explanation"] = list(result.explanation)
+    return {
+        "status": str(result.status),
+        "objective": result.objective,
+        "bound": result.bound,
+        "solve_seconds": result.solve_seconds,
+        "placements": [instance_json(host, p) for p in result.placements],
+        "unplaced": [{"name": u.name, "reason": u.reason} for u in result.unplaced],
+        "existing": [instance_json(host, e) for e in result.existing],
+        "metrics": metrics,
+    }
+
+
+# --- text -----------------------------------------------------------------------------------
+
+
+def id_ranges(ids: Sequence[int]) -> str:
+    """``0-3,8`` for 0, 1, 2, 3, 8 (in the order given: the first CPU boots)."""
+    parts: list[str] = []
+    start = prev = None
+    for value in ids:
+        if prev is not None and value == prev + 1:
+            prev = value
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = value
+    if start is not None:
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+    return ",".join(parts)
+
+
+def render(host: Host, result: Plan, explain: bool, console: Console) -> None:
+    """Placements as a table, then the unplaced requests and (with --explain) why."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from kerf.units import format_size
+
+    table = Table(title="Placements", title_justify="left")
+    for column in ("instance", "id", "CPUs", "NUMA nodes", "memory", "devices", "policies"):
+        table.add_column(column, overflow="fold")
+    for inst in result.placements:
+        data = instance_json(host, inst)
+        memory = ", ".join(f"{format_size(m['bytes'])} on node {m['numa_node']}" for m in data["memory"])
+        policies = f"{data['cpu_affinity']}/{data['memory_policy']}"
+        cells = (
+            inst.name,
+            "-" if inst.id is None else str(inst.id),
+            id_ranges(inst.cpus),
+            ",".join(map(str, inst.numa_nodes)),
+            memory,
+            ", ".join(inst.devices) or "-",
+            policies + (" exclusive-cores" if inst.exclusive_cores else ""),
+        )
+        table.add_row(*(Text(c) for c in cells))
+    if result.placements:
+        console.print(table)
+    for unplaced in result.unplaced:
+        console.print(Text(f"not placed: {unplaced.reason}"))
+    if explain:
+        for line in result.explanation:
+            if all(line != u.reason for u in result.unplaced):
+                console.print(Text(f"why: {line}"))
+    moved = result.metrics.get("moved")
+    if isinstance(moved, list) and moved:
+        console.print(Text(f"moved: {', '.join(moved)}"))
+    status = str(result.status)
+    if result.status.value == "feasible" and result.gap is not None:
+        status += f" (not proven optimal; gap {result.gap:.2%})"
+    console.print(
+        Text(
+            f"{status}: {len(result.placements)} placed, {len(result.unplaced)} not placed, "
+            f"solved in {result.solve_seconds:.2f} s"
+        )
+    )
