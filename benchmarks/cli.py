@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -62,7 +63,7 @@ def run(
     workers: Annotated[int, typer.Option("--workers", help="CP-SAT workers per solve.")] = 1,
 ) -> None:
     """Run the benchmark and write report.md, plots and raw results."""
-    from benchmarks.report import RunInfo, write_report
+    from benchmarks.report import RunInfo, environment, write_report
     from benchmarks.simulate import ValidationAbort
 
     try:
@@ -78,10 +79,11 @@ def run(
         _fail(str(err).strip("'\""), 2)
         return
     target = out or RESULTS / ("quick" if quick else "full")
+    setting = environment()  # before the run: the commit and tree it ran on
     todo = jobs(config)
     start = time.perf_counter()
     try:
-        runs = _with_progress(config, sum(j.weight for j in todo))
+        runs = _with_progress(config, sum(j.weight for j in todo), target / "runs.partial.jsonl")
     except ValidationAbort as err:
         _fail(f"a placement failed validation, run aborted: {err}", 1)
         return
@@ -92,13 +94,16 @@ def run(
         wall_seconds=time.perf_counter() - start,
         workers=workers,
         o1_every=config.o1_every,
+        environment=setting,
     )
     path = write_report(runs, target, info)
+    (target / "runs.partial.jsonl").unlink(missing_ok=True)
     typer.echo(f"{len(runs)} runs in {info.wall_seconds / 60:.1f} min; report: {path}")
 
 
-def _with_progress(config: SuiteConfig, total: int) -> list[RunRecord]:
-    """Run the suite under a rich progress bar (weighted by each run's expected cost)."""
+def _with_progress(config: SuiteConfig, total: int, partial: Path) -> list[RunRecord]:
+    """Run the suite under a rich progress bar (weighted by each run's expected cost),
+    appending each finished run to ``partial`` so that a long run is not lost."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -109,6 +114,7 @@ def _with_progress(config: SuiteConfig, total: int) -> list[RunRecord]:
         TimeRemainingColumn,
     )
 
+    from benchmarks.records import run_to_json
     from benchmarks.suite import Job, run_suite
 
     with Progress(
@@ -125,7 +131,14 @@ def _with_progress(config: SuiteConfig, total: int) -> list[RunRecord]:
         def advance(job: Job, weight: int) -> None:
             progress.update(task, advance=weight, description=job.label[:34].ljust(34))
 
-        return run_suite(config, advance)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("w", encoding="utf-8") as keep:
+
+            def save(run: RunRecord) -> None:
+                keep.write(json.dumps(run_to_json(run), separators=(",", ":")) + "\n")
+                keep.flush()
+
+            return run_suite(config, advance, save)
 
 
 @app.command()
@@ -134,13 +147,15 @@ def report(
 ) -> None:
     """Redraw report.md and the plots from a run's raw results."""
     from benchmarks.records import read_runs
-    from benchmarks.report import RunInfo, write_report
+    from benchmarks.report import RunInfo, read_info, write_report
 
     source = directory / "runs.jsonl.gz"
+    if not source.is_file() and (directory / "runs.partial.jsonl").is_file():
+        source = directory / "runs.partial.jsonl"  # what an interrupted run kept
     if not source.is_file():
         _fail(f"{source} not found; run `python -m benchmarks run --out {directory}` first", 2)
     runs = read_runs(source)
-    info = RunInfo(
+    info = read_info(directory) or RunInfo(
         command=f"python -m benchmarks report {directory}",
         quick="quick" in directory.name,
         seeds=len({r.seed for r in runs}),

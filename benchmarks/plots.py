@@ -14,7 +14,15 @@ from typing import Any
 
 from benchmarks.records import RunRecord, Sample
 from benchmarks.stats import performance_profile
-from benchmarks.summary import GANG_PLANNER, PLANNER, RunSummary, contender_names, scenario_keys, table
+from benchmarks.summary import (
+    GANG_PLANNER,
+    PLANNER,
+    RunSummary,
+    contender_names,
+    runs_everywhere,
+    scenario_keys,
+    table,
+)
 
 DPI = 110
 
@@ -36,7 +44,7 @@ def _colours(names: Sequence[str]) -> dict[str, Any]:
     for name in names:
         if name == PLANNER:
             colours[name] = "#d62728"
-        elif name == GANG_PLANNER:
+        elif name.startswith(GANG_PLANNER):
             colours[name] = "#8c1c13"
         else:
             colours[name] = next(muted)
@@ -53,7 +61,7 @@ def _save(fig: Any, out: Path, name: str) -> str:
 def admission(summaries: Sequence[RunSummary], out: Path) -> str:
     """Mean admission rate per contender and scenario (grouped bars)."""
     plt = _pyplot()
-    names = [n for n in contender_names(summaries) if "/" not in n and n != GANG_PLANNER]
+    names = [n for n in contender_names(summaries) if runs_everywhere(n)]
     keys = scenario_keys(summaries)
     cells = table(summaries, "admission", lambda s: s.scenario)
     colours = _colours(names)
@@ -120,7 +128,7 @@ def distance_cost(runs: Sequence[RunRecord], out: Path) -> str:
 def smt(summaries: Sequence[RunSummary], out: Path) -> str:
     """Mean shared and split cores per admitted instance."""
     plt = _pyplot()
-    names = [n for n in contender_names(summaries) if "/" not in n]
+    names = [n for n in contender_names(summaries) if runs_everywhere(n)]
     shared = table(summaries, "shared_cores", lambda s: "all")["all"]
     split = table(summaries, "split_cores", lambda s: "all")["all"]
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -157,9 +165,10 @@ def fragmentation(
     for ax, (label, get) in zip(axes, panels, strict=True):
         for r in chosen:
             width = 2.2 if r.contender == PLANNER else 0.9
+            xs, ys = _smoothed([s.event for s in r.samples], [float(get(s)) for s in r.samples])
             ax.plot(
-                [s.event for s in r.samples],
-                [get(s) for s in r.samples],
+                xs,
+                ys,
                 label=r.contender,
                 color=colours[r.contender],
                 linewidth=width,
@@ -169,6 +178,19 @@ def fragmentation(
     axes[0].set_title(f"Fragmentation over time: {topology} {scenario} seed {seed}")
     axes[0].legend(fontsize=7, ncol=3)
     return _save(fig, out, "fragmentation.png")
+
+
+def _smoothed(xs: Sequence[float], ys: Sequence[float], points: int = 150) -> tuple[list[float], list[float]]:
+    """Means over consecutive windows, so that long runs draw as readable (and small) lines."""
+    if len(xs) <= points:
+        return list(xs), list(ys)
+    size = len(xs) / points
+    out_x, out_y = [], []
+    for i in range(points):
+        lo, hi = int(i * size), max(int((i + 1) * size), int(i * size) + 1)
+        out_x.append(sum(xs[lo:hi]) / (hi - lo))
+        out_y.append(sum(ys[lo:hi]) / (hi - lo))
+    return out_x, out_y
 
 
 def latency_cdf(runs: Sequence[RunRecord], out: Path) -> str:
@@ -204,7 +226,7 @@ def latency_cdf(runs: Sequence[RunRecord], out: Path) -> str:
 def profiles(summaries: Sequence[RunSummary], out: Path) -> str:
     """Dolan-Moré performance profiles over (topology, scenario, seed) problems."""
     plt = _pyplot()
-    names = [n for n in contender_names(summaries) if "/" not in n and n != GANG_PLANNER]
+    names = [n for n in contender_names(summaries) if runs_everywhere(n)]
     measures: Mapping[str, Any] = {
         "rejected CPUs + 1": lambda s: s.offered_cpus - s.admitted_cpus + 1,
         "distance cost": lambda s: s.distance_cost,

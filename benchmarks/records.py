@@ -109,6 +109,7 @@ class RunRecord:
     samples: list[Sample] = field(default_factory=list)
     seconds: float = 0.0
     stopped_early: bool = False
+    error: str | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -145,7 +146,11 @@ def run_from_json(data: Mapping[str, Any]) -> RunRecord:
             entry["o1"] = O1Check(**entry["o1"])
         decisions.append(Decision(**entry))
     samples = [Sample(**s) for s in data["samples"]]
-    scalars = {f.name: data[f.name] for f in fields(RunRecord) if f.name not in ("decisions", "samples")}
+    scalars = {
+        f.name: data[f.name]
+        for f in fields(RunRecord)
+        if f.name not in ("decisions", "samples") and f.name in data
+    }
     return RunRecord(**scalars, decisions=decisions, samples=samples)
 
 
@@ -157,8 +162,9 @@ def write_runs(path: Path, runs: Iterable[RunRecord]) -> None:
 
 
 def read_runs(path: Path) -> list[RunRecord]:
-    """Runs written by :func:`write_runs`."""
-    with gzip.open(path, "rt", encoding="utf-8") as src:
+    """Runs written by :func:`write_runs` (or, uncompressed, by an interrupted run)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as src:
         return [run_from_json(json.loads(line)) for line in src if line.strip()]
 
 

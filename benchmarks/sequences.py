@@ -116,7 +116,7 @@ class Lengths:
 
 
 QUICK_LENGTHS = Lengths(
-    churn_events=300, churn_warmup=75, trace_events=240, trace_warmup=60, gangs=2, fill_factor=2.0
+    churn_events=240, churn_warmup=60, trace_events=200, trace_warmup=50, gangs=2, fill_factor=2.0
 )
 
 SEQUENCES: dict[str, str] = {

@@ -24,6 +24,7 @@ from benchmarks.records import QUALITY_FIELDS, Decision, O1Check, RunRecord, Sam
 from benchmarks.sequences import Arrive, Depart, Punch, Scenario
 from benchmarks.topologies import Topology
 from benchmarks.workload import HostView, size_weights
+from planner.errors import PlannerError
 from planner.hardware import Host, Instance
 from planner.metrics import host_metrics, instance_metrics
 from planner.occupancy import Occupancy
@@ -45,7 +46,7 @@ class RunSettings:
     validate: bool = True
     validate_batch: int = 32
     o1_every: int = 0
-    sample_every: int = 1
+    sample_every: int = 5
 
 
 def simulate(
@@ -79,7 +80,13 @@ def simulate(
         else:
             before = list(alive.values())
             pending.start(before, index)
-            outcomes = contender.decide(host, before, event.requests)
+            try:
+                outcomes = contender.decide(host, before, event.requests)
+            except PlannerError as err:
+                # A contender that fails on valid input has a defect: keep the run's
+                # figures so far, say where it broke, and let the other runs go on.
+                record.error = f"event {index} ({', '.join(r.name for r in event.requests)}): {err!r}"
+                break
             placed = [o.instance for o in outcomes if o.instance is not None]
             pending.add(outcomes, index)
             free_before = len(Occupancy.of(host, before).free_cpus)

@@ -1,9 +1,10 @@
 """Which runs make up a benchmark, and running them.
 
 A run is one contender on one scenario (topology x sequence variant x seed). The quick
-suite covers every sequence on five hosts (the laptop, the kubelet 2-socket and SNC2
-fixtures, the EPYC NPS4 host and the 512-CPU host) with two seeds and shortened open
-sequences; the full suite covers T1-T10.
+suite covers every sequence on three small hosts (the laptop and the kubelet 2-socket
+and SNC2 fixtures), the shape-driven sequences on the EPYC NPS4 host and the latency and
+gang sequences on the 512-CPU host, with two seeds and shortened open sequences; the
+full suite runs every sequence on T1-T10.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from benchmarks.simulate import RunSettings, simulate
 from benchmarks.topologies import TOPOLOGIES, Topology, topology
 
 QUICK_TOPOLOGIES = ("T1", "T3", "T4", "T7", "T9")
+#: In the quick suite the two big hosts run only what needs them: the shape-driven
+#: sequences on the EPYC host, the latency and gang targets on the 512-CPU host.
+QUICK_LIMITS: dict[str, tuple[str, ...]] = {"T7": ("S1", "S3", "S4", "S5"), "T9": ("S2", "S7")}
 FULL_SEEDS = 5
 QUICK_SEEDS = 2
 
@@ -35,6 +39,12 @@ class SuiteConfig:
     workers: int = 1
     quick: bool = False
     contenders: tuple[str, ...] = ()
+    limits: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def runs_on(self, topology_id: str, sequence: str) -> bool:
+        """True when ``sequence`` runs on ``topology_id`` (see ``limits``)."""
+        allowed = dict(self.limits).get(topology_id)
+        return allowed is None or sequence in allowed
 
     @classmethod
     def make(
@@ -68,10 +78,11 @@ class SuiteConfig:
             sequences=chosen_sequences,
             seeds=tuple(range(count)),
             lengths=QUICK_LENGTHS if quick else Lengths(),
-            o1_every=8 if quick else 4,
+            o1_every=8,
             workers=workers,
             quick=quick,
             contenders=tuple(only),
+            limits=tuple(QUICK_LIMITS.items()) if quick and not topologies and not sequences else (),
         )
 
 
@@ -104,6 +115,8 @@ def jobs(config: SuiteConfig) -> list[Job]:
     for topology_id in config.topologies:
         topo = topology(topology_id)
         for sequence in config.sequences:
+            if not config.runs_on(topology_id, sequence):
+                continue
             for seed in config.seeds:
                 for scenario in scenarios(topo, sequence, seed, config.lengths):
                     for contender in everyone:
@@ -113,12 +126,20 @@ def jobs(config: SuiteConfig) -> list[Job]:
     return result
 
 
-def run_suite(config: SuiteConfig, progress: Callable[[Job, int], None] | None = None) -> list[RunRecord]:
-    """Run every job; ``progress(job, weight)`` is called after each one."""
+def run_suite(
+    config: SuiteConfig,
+    progress: Callable[[Job, int], None] | None = None,
+    sink: Callable[[RunRecord], None] | None = None,
+) -> list[RunRecord]:
+    """Run every job; ``progress(job, weight)`` is called after each one and ``sink``
+    gets each finished run (to save partial results of a long run)."""
     settings = RunSettings(o1_every=config.o1_every)
     runs = []
     for job in jobs(config):
-        runs.append(simulate(job.topology, job.scenario, job.contender, settings))
+        run = simulate(job.topology, job.scenario, job.contender, settings)
+        runs.append(run)
+        if sink is not None:
+            sink(run)
         if progress is not None:
             progress(job, job.weight)
     return runs

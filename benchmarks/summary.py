@@ -20,6 +20,11 @@ PLANNER = "planner"
 GANG_PLANNER = "planner-gang"
 
 
+def runs_everywhere(name: str) -> bool:
+    """False for the contenders that run only on gangs (the gang planners, ``/sorted``)."""
+    return not name.startswith(GANG_PLANNER) and "/" not in name
+
+
 @dataclass(frozen=True)
 class Metric:
     """A per-run figure: ``higher`` is better or worse, ``label`` for tables."""
@@ -279,23 +284,21 @@ class AdmissionShortfall:
     best_by: str
 
 
-def admission_shortfalls(
-    summaries: Sequence[RunSummary], contender: str = PLANNER
-) -> list[AdmissionShortfall]:
-    """Every run key where the best baseline admitted more requests than ``contender``."""
+def admission_shortfalls(summaries: Sequence[RunSummary]) -> list[AdmissionShortfall]:
+    """Every run key where the best baseline admitted more requests than the planner
+    (on gangs, the gang planner: that is how the planner places gangs)."""
     runs: dict[tuple[str, str, int], dict[str, RunSummary]] = defaultdict(dict)
     for s in summaries:
         runs[s.key][s.contender] = s
     shortfalls = []
     for key, per in sorted(runs.items()):
-        if contender not in per:
-            continue
+        ours = per.get(GANG_PLANNER) if key[1] == "S7" and GANG_PLANNER in per else per.get(PLANNER)
         rivals = [(s.admitted, name) for name, s in per.items() if s.family == "baseline"]
-        if not rivals:
+        if ours is None or not rivals:
             continue
         best, name = max(rivals)
-        if best > per[contender].admitted:
-            shortfalls.append(AdmissionShortfall(key, per[contender].admitted, best, name))
+        if best > ours.admitted:
+            shortfalls.append(AdmissionShortfall(key, ours.admitted, best, name))
     return shortfalls
 
 
@@ -358,6 +361,7 @@ def latencies(runs: Iterable[RunRecord], contender: str, topology: str | None = 
 class GangSolve:
     """One gang placed in one model."""
 
+    contender: str
     topology: str
     seed: int
     members: int
@@ -368,10 +372,12 @@ class GangSolve:
     stopped_at: str | None
 
 
-def gang_solves(runs: Iterable[RunRecord]) -> list[GangSolve]:
-    """Every jointly solved gang."""
+def gang_solves(runs: Iterable[RunRecord], contender: str | None = None) -> list[GangSolve]:
+    """Every jointly solved gang (of one contender, when given)."""
     solves = []
     for r in runs:
+        if contender is not None and r.contender != contender:
+            continue
         by_event: dict[int, list[Decision]] = defaultdict(list)
         for d in r.decisions:
             if d.joint:
@@ -380,6 +386,7 @@ def gang_solves(runs: Iterable[RunRecord]) -> list[GangSolve]:
             first = members[0]
             solves.append(
                 GangSolve(
+                    r.contender,
                     r.topology,
                     r.seed,
                     len(members),
