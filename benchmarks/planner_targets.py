@@ -114,7 +114,7 @@ def timed(host: Host, existing: Sequence[Instance], requests: list[InstanceReque
 def _open_tier(result: Plan) -> str:
     """``smt 19 ≥ 17``: the first tier not proven, its value and its proven bound."""
     model = result.metrics["model"]
-    tiers, lower = result.metrics["tiers"], result.metrics["tier_bounds"]
+    tiers, lower = result.metrics["tiers"], result.metrics["proven_bounds"]
     assert isinstance(model, dict) and isinstance(tiers, dict) and isinstance(lower, dict)
     name = model["stopped_at_tier"]
     if name is None or name == "tiebreak":

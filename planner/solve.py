@@ -108,7 +108,7 @@ def plan(
         solve_seconds=outcome.seconds,
         metrics={
             "tiers": score.named(),
-            "tier_bounds": dict(zip(TIERS, lower, strict=True)),
+            "proven_bounds": dict(zip(TIERS, lower, strict=True)),
             "tiebreak_proven": outcome.tiebreak_proven,
             "moved": moved,
             **_quality(host, [*fixed, *by_name.values()], fixed, by_name, all_requests),
