@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ import typer
 from benchmarks.suite import SuiteConfig, jobs
 
 if TYPE_CHECKING:
-    from benchmarks.records import RunRecord
+    from benchmarks.digest import RunDigest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -83,7 +82,7 @@ def run(
     todo = jobs(config)
     start = time.perf_counter()
     try:
-        runs = _with_progress(config, sum(j.weight for j in todo), target / "runs.partial.jsonl")
+        runs = _with_progress(config, sum(j.weight for j in todo), target / "runs.jsonl.gz")
     except ValidationAbort as err:
         _fail(f"a placement failed validation, run aborted: {err}", 1)
         return
@@ -97,13 +96,12 @@ def run(
         environment=setting,
     )
     path = write_report(runs, target, info)
-    (target / "runs.partial.jsonl").unlink(missing_ok=True)
     typer.echo(f"{len(runs)} runs in {info.wall_seconds / 60:.1f} min; report: {path}")
 
 
-def _with_progress(config: SuiteConfig, total: int, partial: Path) -> list[RunRecord]:
+def _with_progress(config: SuiteConfig, total: int, raw: Path) -> list[RunDigest]:
     """Run the suite under a rich progress bar (weighted by each run's expected cost),
-    appending each finished run to ``partial`` so that a long run is not lost."""
+    writing each finished run to ``raw`` as it completes."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -114,7 +112,7 @@ def _with_progress(config: SuiteConfig, total: int, partial: Path) -> list[RunRe
         TimeRemainingColumn,
     )
 
-    from benchmarks.records import run_to_json
+    from benchmarks.records import RunWriter
     from benchmarks.suite import Job, run_suite
 
     with Progress(
@@ -131,14 +129,9 @@ def _with_progress(config: SuiteConfig, total: int, partial: Path) -> list[RunRe
         def advance(job: Job, weight: int) -> None:
             progress.update(task, advance=weight, description=job.label[:34].ljust(34))
 
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("w", encoding="utf-8") as keep:
-
-            def save(run: RunRecord) -> None:
-                keep.write(json.dumps(run_to_json(run), separators=(",", ":")) + "\n")
-                keep.flush()
-
-            return run_suite(config, advance, save)
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        with RunWriter(raw) as writer:
+            return run_suite(config, advance, writer.write)
 
 
 @app.command()
@@ -146,20 +139,19 @@ def report(
     directory: Annotated[Path, typer.Argument(help="A run's output directory (holds runs.jsonl.gz).")],
 ) -> None:
     """Redraw report.md and the plots from a run's raw results."""
-    from benchmarks.records import read_runs
+    from benchmarks.digest import digest
+    from benchmarks.records import iter_runs
     from benchmarks.report import RunInfo, read_info, write_report
 
     source = directory / "runs.jsonl.gz"
-    if not source.is_file() and (directory / "runs.partial.jsonl").is_file():
-        source = directory / "runs.partial.jsonl"  # what an interrupted run kept
     if not source.is_file():
         _fail(f"{source} not found; run `python -m benchmarks run --out {directory}` first", 2)
-    runs = read_runs(source)
+    runs = [digest(run) for run in iter_runs(source)]
     info = read_info(directory) or RunInfo(
         command=f"python -m benchmarks report {directory}",
         quick="quick" in directory.name,
-        seeds=len({r.seed for r in runs}),
-        wall_seconds=sum(r.seconds for r in runs),
+        seeds=len({r.key[2] for r in runs}),
+        wall_seconds=sum(r.summary.seconds for r in runs),
         workers=1,
         o1_every=0,
     )

@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.records import RunRecord, Sample
+from benchmarks.digest import FOCUS_SCENARIO, RunDigest
+from benchmarks.records import Sample
 from benchmarks.stats import performance_profile
 from benchmarks.summary import (
     GANG_PLANNER,
@@ -78,22 +79,13 @@ def admission(summaries: Sequence[RunSummary], out: Path) -> str:
     return _save(fig, out, "admission.png")
 
 
-def _admitted_quality(runs: Sequence[RunRecord], field: str) -> dict[str, list[float]]:
-    values: dict[str, list[float]] = {}
-    for r in runs:
-        for d in r.decisions:
-            if d.measured and d.admitted and d.quality is not None:
-                v = d.quality.get(field)
-                if isinstance(v, int | float):
-                    values.setdefault(r.contender, []).append(float(v))
-    return values
-
-
-def numa_excess(runs: Sequence[RunRecord], out: Path) -> str:
+def numa_excess(runs: Sequence[RunDigest], out: Path) -> str:
     """Distribution of NUMA excess over m* per contender (stacked shares)."""
     plt = _pyplot()
-    values = _admitted_quality(runs, "numa_excess")
-    names = [n for n in dict.fromkeys(r.contender for r in runs) if n in values]
+    values: dict[str, list[int]] = {}
+    for r in runs:
+        values.setdefault(r.contender, []).extend(r.numa_excess)
+    names = [n for n, v in values.items() if v]
     buckets = ("0", "1", "2", "3+")
     fig, ax = plt.subplots(figsize=(9, 4))
     bottoms = [0.0] * len(names)
@@ -101,22 +93,24 @@ def numa_excess(runs: Sequence[RunRecord], out: Path) -> str:
     for b, label in enumerate(buckets):
         shares = []
         for name in names:
-            counts = Counter(min(int(v), 3) for v in values[name])
-            shares.append(counts[b] / max(1, len(values[name])))
+            counts = Counter(min(v, 3) for v in values[name])
+            shares.append(counts[b] / len(values[name]))
         ax.bar(names, shares, bottom=bottoms, label=f"excess {label}", color=shades[b])
         bottoms = [x + y for x, y in zip(bottoms, shares, strict=True)]
-    ax.set_ylabel("share of admitted instances")
+    ax.set_ylabel("share of admitted compact/local instances")
     ax.set_title("NUMA nodes used beyond the fewest that could hold the instance")
     ax.tick_params(axis="x", rotation=30)
     ax.legend(fontsize=8)
     return _save(fig, out, "numa_excess.png")
 
 
-def distance_cost(runs: Sequence[RunRecord], out: Path) -> str:
+def distance_cost(runs: Sequence[RunDigest], out: Path) -> str:
     """Distribution of the distance cost (1 = fully local) per contender."""
     plt = _pyplot()
-    values = _admitted_quality(runs, "distance_cost")
-    names = [n for n in dict.fromkeys(r.contender for r in runs) if values.get(n)]
+    values: dict[str, list[float]] = {}
+    for r in runs:
+        values.setdefault(r.contender, []).extend(r.distance_costs)
+    names = [n for n, v in values.items() if v]
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.boxplot([values[n] for n in names], whis=(5, 95), showfliers=False, showmeans=True)
     ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right")
@@ -147,11 +141,11 @@ def smt(summaries: Sequence[RunSummary], out: Path) -> str:
 
 
 def fragmentation(
-    runs: Sequence[RunRecord], out: Path, topology: str, scenario: str, seed: int
+    runs: Sequence[RunDigest], out: Path, topology: str, scenario: str, seed: int
 ) -> str | None:
     """Stranded threads, largest free-core block and whole-core capacity over time for one
     scenario (every contender)."""
-    chosen = [r for r in runs if (r.topology, r.scenario, r.seed) == (topology, scenario, seed)]
+    chosen = [r for r in runs if r.key == (topology, scenario, seed) and r.samples]
     if not chosen:
         return None
     plt = _pyplot()
@@ -193,14 +187,15 @@ def _smoothed(xs: Sequence[float], ys: Sequence[float], points: int = 150) -> tu
     return out_x, out_y
 
 
-def latency_cdf(runs: Sequence[RunRecord], out: Path) -> str:
+def latency_cdf(runs: Sequence[RunDigest], out: Path) -> str:
     """CDF of decision latency per contender (single requests; joint gangs separately)."""
     plt = _pyplot()
     per: dict[str, list[float]] = {}
     for r in runs:
-        for d in r.decisions:
-            name = f"{r.contender} (gang)" if d.joint else r.contender
-            per.setdefault(name, []).append(max(d.seconds * 1000, 1e-3))
+        per.setdefault(r.contender, []).extend(max(ms, 1e-3) for ms in r.latencies_ms)
+        if r.gangs:
+            per.setdefault(f"{r.contender} (gang)", []).extend(g.seconds * 1000 for g in r.gangs)
+    per = {name: values for name, values in per.items() if values}
     colours = _colours([n.split(" ")[0] for n in per])
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for name, values in per.items():
@@ -264,7 +259,7 @@ def profiles(summaries: Sequence[RunSummary], out: Path) -> str:
     return _save(fig, out, "profiles.png")
 
 
-def draw_all(summaries: Sequence[RunSummary], runs: Sequence[RunRecord], out: Path) -> list[str]:
+def draw_all(summaries: Sequence[RunSummary], runs: Sequence[RunDigest], out: Path) -> list[str]:
     """Every figure; returns the file names written."""
     names = [
         admission(summaries, out),
@@ -282,13 +277,12 @@ def draw_all(summaries: Sequence[RunSummary], runs: Sequence[RunRecord], out: Pa
     return names
 
 
-def _fragmentation_focus(runs: Sequence[RunRecord]) -> tuple[str, str, int] | None:
-    """The churn run to draw over time: the busiest S2 on the largest 8-node host present."""
+def _fragmentation_focus(runs: Sequence[RunDigest]) -> tuple[str, str, int] | None:
+    """The churn run to draw over time: the busiest S2 (seed 0) on the first host present
+    of an order that prefers mid-size 8-node hosts."""
     preferred = ("T7", "T9", "T8", "T5", "T4", "T10", "T6", "T3", "T2", "T1")
-    present = {(r.topology, r.scenario, r.seed) for r in runs if r.sequence == "S2"}
+    present = {r.topology for r in runs if r.samples and r.key[1] == FOCUS_SCENARIO}
     for topo in preferred:
-        for scenario in ("S2-0.95", "S2-0.8", "S2-0.6"):
-            seeds = sorted(s for t, k, s in present if t == topo and k == scenario)
-            if seeds:
-                return topo, scenario, seeds[0]
+        if topo in present:
+            return topo, FOCUS_SCENARIO, 0
     return None

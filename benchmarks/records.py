@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -154,18 +154,39 @@ def run_from_json(data: Mapping[str, Any]) -> RunRecord:
     return RunRecord(**scalars, decisions=decisions, samples=samples)
 
 
-def write_runs(path: Path, runs: Iterable[RunRecord]) -> None:
-    """All runs, one JSON object per line, gzip-compressed."""
-    with gzip.open(path, "wt", encoding="utf-8") as out:
-        for run in runs:
-            out.write(json.dumps(run_to_json(run), separators=(",", ":")) + "\n")
+class RunWriter:
+    """Appends runs to a gzip-compressed JSON-lines file, one run per line, as they finish."""
+
+    def __init__(self, path: Path) -> None:
+        # Open for the writer's lifetime; close() (or the with-block) ends the file.
+        self._out = gzip.open(path, "wt", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, run: RunRecord) -> None:
+        """Add one run."""
+        self._out.write(json.dumps(run_to_json(run), separators=(",", ":")) + "\n")
+        self._out.flush()
+
+    def close(self) -> None:
+        """Finish the file."""
+        self._out.close()
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def read_runs(path: Path) -> list[RunRecord]:
-    """Runs written by :func:`write_runs` (or, uncompressed, by an interrupted run)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as src:
-        return [run_from_json(json.loads(line)) for line in src if line.strip()]
+def iter_runs(path: Path) -> Iterator[RunRecord]:
+    """The runs of a file written by :class:`RunWriter`, one at a time (a partial file
+    of an interrupted run reads up to its last complete line)."""
+    with gzip.open(path, "rt", encoding="utf-8") as src:
+        try:
+            for line in src:
+                if line.strip():
+                    yield run_from_json(json.loads(line))
+        except (EOFError, json.JSONDecodeError):
+            return  # the run was interrupted while writing: keep what is complete
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:

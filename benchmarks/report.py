@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks import plots
-from benchmarks.records import RunRecord, write_csv, write_runs
+from benchmarks.digest import RunDigest, gang_solves, latencies, o1_summaries, status_mix
+from benchmarks.records import write_csv
 from benchmarks.sequences import SEQUENCES
 from benchmarks.stats import quantile
 from benchmarks.summary import (
@@ -22,15 +23,10 @@ from benchmarks.summary import (
     admission_shortfalls,
     baseline_names,
     contender_names,
-    gang_solves,
-    latencies,
-    o1_summaries,
     paired_tests,
     ratio_rows,
     runs_everywhere,
     scenario_keys,
-    status_mix,
-    summarize,
     table,
 )
 from benchmarks.topologies import BY_ID
@@ -93,7 +89,7 @@ def environment() -> str:
     )
 
 
-def targets(summaries: Sequence[RunSummary], runs: Sequence[RunRecord]) -> list[str]:
+def targets(summaries: Sequence[RunSummary], runs: Sequence[RunDigest]) -> list[str]:
     """The issue's targets, each with what was measured."""
     lines = ["## Targets", ""]
     keys = {s.key for s in summaries if s.contender == PLANNER}
@@ -248,7 +244,7 @@ def per_host_table(summaries: Sequence[RunSummary]) -> list[str]:
     return lines + _table(("host", *keys), rows) + [""]
 
 
-def status_table(runs: Sequence[RunRecord]) -> list[str]:
+def status_table(runs: Sequence[RunDigest]) -> list[str]:
     """CP-SAT status mix per planner mode and host."""
     mix = status_mix(runs)
     lines = [
@@ -275,7 +271,7 @@ def status_table(runs: Sequence[RunRecord]) -> list[str]:
     return lines + _table(("mode", "host", "models", "optimal", "feasible", "infeasible"), rows) + [""]
 
 
-def o1_table(runs: Sequence[RunRecord]) -> list[str]:
+def o1_table(runs: Sequence[RunDigest]) -> list[str]:
     """Baselines against the per-decision optimum on identical states."""
     entries = o1_summaries(runs)
     if not entries:
@@ -324,17 +320,18 @@ def paired_table(summaries: Sequence[RunSummary]) -> list[str]:
     return lines + _table(("baseline", "metric", "pairs", "better", "worse", "p (Holm)"), rows) + [""]
 
 
-def gang_table(runs: Sequence[RunRecord]) -> list[str]:
+def gang_table(runs: Sequence[RunDigest]) -> list[str]:
     """Gangs: the joint planner against one-at-a-time placement."""
-    gang_runs = [r for r in runs if r.sequence == "S7"]
+    gang_runs = [r for r in runs if r.gang_members is not None]
     if not gang_runs:
         return []
     lines = ["## Gangs (S7): admitted gang members", ""]
     per: dict[str, list[float]] = {}
     for r in gang_runs:
-        members = [d for d in r.measured()]
-        if members:
-            per.setdefault(r.contender, []).append(sum(d.admitted for d in members) / len(members))
+        assert r.gang_members is not None
+        admitted, offered = r.gang_members
+        if offered:
+            per.setdefault(r.contender, []).append(admitted / offered)
     rows = [(name, _fmt(sum(v) / len(v)), len(v)) for name, v in per.items()]
     lines += _table(("contender", "admitted share of gang members", "runs"), rows)
     solves = gang_solves(runs)
@@ -388,12 +385,12 @@ def setup_section(summaries: Sequence[RunSummary]) -> list[str]:
     return [*lines, ""]
 
 
-def write_report(runs: Sequence[RunRecord], out: Path, info: RunInfo) -> Path:
-    """Write raw results, summaries, plots and report.md into ``out``."""
+def write_report(runs: Sequence[RunDigest], out: Path, info: RunInfo) -> Path:
+    """Write the per-run figures (runs.csv), the plots and report.md into ``out`` (the raw
+    runs.jsonl.gz is written while the benchmark runs)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "run.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
-    summaries = [summarize(r) for r in runs]
-    write_runs(out / "runs.jsonl.gz", runs)
+    summaries = [r.summary for r in runs]
     write_csv(out / "runs.csv", [s.row() for s in summaries])
     figures = plots.draw_all(summaries, runs, out)
     lines = [
@@ -416,9 +413,8 @@ def write_report(runs: Sequence[RunRecord], out: Path, info: RunInfo) -> Path:
     broken = [r for r in runs if r.error]
     if broken:
         lines += ["## Runs stopped by a contender error", ""]
-        lines += [
-            f"- {r.contender} on {r.topology} {r.scenario} seed {r.seed}: {r.error}" for r in broken
-        ] + [""]
+        lines += [f"- {r.contender} on {r.topology} {r.key[1]} seed {r.key[2]}: {r.error}" for r in broken]
+        lines.append("")
     lines += ["## Figures", ""] + [f"![{name}]({name})" for name in figures] + [""]
     lines += setup_section(summaries)
     lines += [

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from benchmarks.contenders import Contender, contenders
+from benchmarks.digest import RunDigest, digest
 from benchmarks.records import RunRecord
 from benchmarks.sequences import GENERATORS, QUICK_LENGTHS, Lengths, Scenario, scenarios
 from benchmarks.simulate import RunSettings, simulate
@@ -130,16 +131,16 @@ def run_suite(
     config: SuiteConfig,
     progress: Callable[[Job, int], None] | None = None,
     sink: Callable[[RunRecord], None] | None = None,
-) -> list[RunRecord]:
-    """Run every job; ``progress(job, weight)`` is called after each one and ``sink``
-    gets each finished run (to save partial results of a long run)."""
+) -> list[RunDigest]:
+    """Run every job; ``sink`` gets each finished run (the raw results file) and
+    ``progress(job, weight)`` is called after it. Only the digests stay in memory."""
     settings = RunSettings(o1_every=config.o1_every)
-    runs = []
+    digests = []
     for job in jobs(config):
         run = simulate(job.topology, job.scenario, job.contender, settings)
-        runs.append(run)
         if sink is not None:
             sink(run)
+        digests.append(digest(run))
         if progress is not None:
             progress(job, job.weight)
-    return runs
+    return digests
