@@ -91,10 +91,6 @@ class Topology:
         """Core ids under a NUMA node, ascending."""
         return tuple(sorted(c for g in self.groups if g.node == node for c in g.cores))
 
-    def groups_of_node(self, node: int) -> tuple[CoreGroup, ...]:
-        """Core groups under a NUMA node, in canonical order."""
-        return tuple(g for g in self.groups if g.node == node)
-
     def nearest_nodes(self, node: int) -> tuple[int, ...]:
         """CPU nodes ordered by distance from ``node`` (itself first), ties by id."""
         return tuple(sorted(self.cpu_nodes, key=lambda n: (self.distance(node, n), n)))

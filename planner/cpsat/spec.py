@@ -149,10 +149,6 @@ class ModelSpec:
     device_free: Mapping[str, tuple[str, ...]]
     admission_only: bool = False
 
-    def classes_of_node(self, node: int) -> tuple[CoreClass, ...]:
-        """Classes on a NUMA node."""
-        return tuple(k for k in self.classes if k.node == node)
-
 
 def build_spec(
     host: Host,
