@@ -161,7 +161,7 @@ def solve(
         params.max_time_in_seconds = remaining
         if det_left is not None:
             params.max_deterministic_time = det_left
-        status = solver.solve(model)
+        status = _solve(solver, model)
         solves += 1
         branches += solver.num_branches
         det_used += solver.deterministic_time
@@ -203,6 +203,21 @@ def solve(
         variables=n_vars,
         constraints=n_constraints,
     )
+
+
+def _solve(solver: cp_model.CpSolver, model: cp_model.CpModel) -> cp_model.CpSolverStatus:
+    """Solve; if CP-SAT fails internally, solve again without the hint.
+
+    OR-Tools 9.15 raises ``IndexError: absl::btree_map::at`` from some models that carry
+    a complete hint while its symmetry detection is on (found by the property tests;
+    without the hint, or with symmetry_level 0, the same model solves). The hint only
+    speeds the search up, so dropping it for that one solve changes nothing else.
+    """
+    try:
+        return solver.solve(model)
+    except IndexError:
+        model.clear_hints()  # type: ignore[no-untyped-call]  # ortools leaves it unannotated
+        return solver.solve(model)
 
 
 def _first_tier_bound(group: Sequence[Tier], weights: Sequence[int], bound: int) -> int:

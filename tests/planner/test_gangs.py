@@ -7,7 +7,7 @@ from planner.objective import evaluate
 from planner.policy import CpuAffinity
 from planner.request import DeviceWant, InstanceRequest, PlanStatus
 from planner.solve import PlanOptions, plan
-from planner.synthetic import GiB
+from planner.synthetic import GiB, synthetic_host
 from tests.planner import named_hosts as hosts
 from tests.planner.plan_checks import assert_plan_valid
 
@@ -108,3 +108,18 @@ def test_a_limit_that_stops_the_search_gives_a_valid_plan_with_its_gap() -> None
     assert nothing.unplaced[0].reason == (
         "r0: the solver found no placement within its time limit (10 s) or deterministic limit (0.001)"
     )
+
+
+def test_a_model_that_trips_the_solver_with_a_hint_still_solves() -> None:
+    # OR-Tools 9.15 raised IndexError (absl::btree_map::at) on this batch once a complete
+    # hint met its symmetry detection; the search retries that solve without the hint
+    host = synthetic_host("pack:2 numa:3 l3:1 core:1 pu:2", node_memory=64 << 20)
+    batch = [
+        InstanceRequest("r0", 1 << 20, cpu_count=1),
+        InstanceRequest(
+            "r1", 1 << 20, cpu_count=6, numa_nodes=(0, 1, 2, 3, 4), cpu_affinity=CpuAffinity.SPREAD
+        ),
+    ]
+    result = plan(host, [], batch)
+    assert result.status is PlanStatus.OPTIMAL
+    assert_plan_valid(host, result, batch)
