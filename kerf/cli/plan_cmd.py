@@ -111,6 +111,13 @@ def check_plan(
     from kerf.validate import validate_plan
 
     before = {(f.code, f.message) for f in validate_plan(host, existing, [], []).errors}
+    if before:
+        from kerf.cli.render import print_warning
+
+        print_warning(
+            f"the host description already breaks {len(before)} rule(s) (kerf validate lists them); "
+            "planning anyway, refusing only what the plan would add"
+        )
     report = validate_plan(host, result.existing, result.placements, requests)
     new = [f for f in report.errors if (f.code, f.message) not in before]
     if new:

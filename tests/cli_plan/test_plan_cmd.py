@@ -331,3 +331,20 @@ def test_request_objects_round_trip_through_the_host_file(kerf: Kerf, tmp_path: 
     host_file = write_host(tmp_path / "h.dts", host, [], requests)
     data = json.loads(kerf("plan", str(host_file), "--json").stdout)
     assert data["placements"][0]["cpus"] == [0, 2]
+
+
+def test_a_host_that_already_breaks_rules_is_planned_with_a_warning(kerf: Kerf, tmp_path: Path) -> None:
+    host = synthetic_host("pack:1 core:4 pu:2")
+    a = Instance("a", (1,), allocate_regions(host, [], {0: GiB}) or ())
+    b = Instance("b", (1, 2), allocate_regions(host, [a], {0: GiB}) or ())  # CPU 1 twice
+    host_file = write_host(tmp_path / "h.dts", host, [a, b])
+    result = kerf(
+        "plan",
+        str(host_file),
+        "--requests",
+        str(requests_json(tmp_path, {"name": "w", "cpu-count": 2, "memory": "1G"})),
+        "--json",
+    )
+    assert result.exit_code == 0
+    assert result.stderr.startswith("warning: the host description already breaks 1 rule(s)")
+    assert json.loads(result.stdout)["placements"][0]["cpus"] == [0, 4]
