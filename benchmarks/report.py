@@ -219,6 +219,30 @@ def admission_table(summaries: Sequence[RunSummary]) -> list[str]:
     return lines + _table(("scenario", *names), rows) + [""]
 
 
+def phase_table(summaries: Sequence[RunSummary]) -> list[str]:
+    """Admission by phase of the sequences that have phases (S3, S5, S7)."""
+    names = [n for n in contender_names(summaries) if runs_everywhere(n)]
+    cells: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for s in summaries:
+        for phase, (admitted, offered) in s.phases.items():
+            totals = cells.setdefault((s.scenario, phase), {}).setdefault(s.contender, [0, 0])
+            totals[0] += admitted
+            totals[1] += offered
+    if not cells:
+        return []
+    lines = [
+        "## Admission by phase (admitted / offered requests, all hosts and seeds)",
+        "",
+        "S3: fill, then NUMA-sized, then whole-core-only requests; S5: CPU-only set-up, then"
+        " device requests; S7: background set-up, then the gang members.",
+        "",
+    ]
+    rows = []
+    for (scenario, phase), per in sorted(cells.items()):
+        rows.append((scenario, phase, *(f"{per[n][0]}/{per[n][1]}" if n in per else "—" for n in names)))
+    return lines + _table(("scenario", "phase", *names), rows) + [""]
+
+
 def per_host_table(summaries: Sequence[RunSummary]) -> list[str]:
     """Admitted CPUs of the planner relative to the best baseline, per host and sequence."""
     lines = [
@@ -405,6 +429,7 @@ def write_report(runs: Sequence[RunDigest], out: Path, info: RunInfo) -> Path:
     lines += targets(summaries, runs)
     lines += summary_table(summaries)
     lines += admission_table(summaries)
+    lines += phase_table(summaries)
     lines += per_host_table(summaries)
     lines += status_table(runs)
     lines += gang_table(runs)

@@ -208,8 +208,10 @@ def adversarial_fragmentation(topology: Topology, host: Host, seed: int, lengths
     """S3: fill the pool with 1-vCPU compact instances, punch holes (every instance on
     an odd core and every second one of the rest), then ask for NUMA-sized instances
     (a quarter of the nodes' worth) and then for whole-core-only ones (more than the
-    whole free cores could hold). Only the last two phases are measured. ``S3`` punches
-    by position, ``S3-arrival`` by arrival order."""
+    whole free cores could hold). Every phase is measured: an allocator that cannot
+    fill the pool (Slurm gives each 1-vCPU instance a whole core) must not be credited
+    with the room it never used; the report also shows the phases apart. ``S3``
+    punches by position, ``S3-arrival`` by arrival order."""
     view = HostView.of(topology, host)
     rng = _rng(topology, "S3", seed)
     fill: list[Event] = []
@@ -224,7 +226,7 @@ def adversarial_fragmentation(topology: Topology, host: Host, seed: int, lengths
             policies=False,
             device=False,
         )
-        fill.append(Arrive((request,), measured=False, phase="fill"))
+        fill.append(Arrive((request,), phase="fill"))
     tail: list[Event] = []
     for n in range(max(1, -(-len(view.nodes) // 4))):
         request = draw_request(

@@ -93,6 +93,7 @@ class RunSummary:
     latency_p95_ms: float | None
     latency_max_ms: float | None
     statuses: dict[str, int] = field(default_factory=dict)
+    phases: dict[str, list[int]] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -109,6 +110,7 @@ class RunSummary:
         """A flat CSV row."""
         data = asdict(self)
         data["statuses"] = " ".join(f"{k}:{v}" for k, v in sorted(self.statuses.items()))
+        data["phases"] = " ".join(f"{k}:{a}/{o}" for k, (a, o) in self.phases.items())
         return data
 
 
@@ -134,6 +136,12 @@ def summarize(run: RunRecord) -> RunSummary:
     samples = [s for s in run.samples if s.event >= first_measured] or run.samples
     single = [d.seconds * 1000 for d in run.decisions if not d.joint]
     statuses = Counter(d.status for d in run.decisions if d.status is not None)
+    phases: dict[str, list[int]] = {}
+    for d in run.decisions:
+        if d.phase:
+            counts = phases.setdefault(d.phase, [0, 0])
+            counts[0] += int(d.admitted)
+            counts[1] += 1
     offered_cpus = sum(d.size for d in measured)
     admitted_cpus = sum(d.size for d in admitted)
     return RunSummary(
@@ -174,6 +182,7 @@ def summarize(run: RunRecord) -> RunSummary:
         latency_p95_ms=quantile(single, 0.95) if single else None,
         latency_max_ms=max(single) if single else None,
         statuses=dict(statuses),
+        phases=phases,
         seconds=run.seconds,
     )
 

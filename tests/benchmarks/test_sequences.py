@@ -82,7 +82,7 @@ def test_fragmentation_fills_punches_then_asks_for_big_and_whole_core() -> None:
     t4 = topology("T4")
     by_position, by_arrival = scenarios(t4, "S3", 0)
     fill = [e for e in by_position.arrivals if e.phase == "fill"]
-    assert len(fill) == 80 and all(e.requests[0].size == 1 and not e.measured for e in fill)
+    assert len(fill) == 80 and all(e.requests[0].size == 1 and e.measured for e in fill)
     assert isinstance(by_position.events[80], Punch) and not by_position.events[80].by_arrival
     assert isinstance(by_arrival.events[80], Punch) and by_arrival.events[80].by_arrival
     numa = [e.requests[0] for e in by_position.arrivals if e.phase == "numa"]
