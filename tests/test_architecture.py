@@ -11,23 +11,39 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_import_contracts_hold() -> None:
     """import-linter contracts in pyproject.toml: planner never imports kerf, the validator
-    never imports the solver, ortools/networkx/libfdt stay in their modules."""
+    never imports the solver, ortools/networkx/libfdt/typer stay in their modules."""
     result = subprocess.run(
-        [sys.executable, "-m", "importlinter.cli", "--config", str(ROOT / "pyproject.toml")],
+        [sys.executable, "-c", _LINT, str(ROOT / "pyproject.toml")],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
-    if result.returncode != 0 and "No module named importlinter.cli" in result.stderr:
-        result = subprocess.run(
-            ["lint-imports", "--config", str(ROOT / "pyproject.toml")],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout, result.stdout
+
+
+def test_import_contract_check_can_fail(tmp_path: Path) -> None:
+    """The contract check really checks: a config forbidding what planner does import fails."""
+    config = tmp_path / "contracts.toml"
+    config.write_text(
+        '[tool.importlinter]\nroot_packages = ["planner"]\ninclude_external_packages = true\n'
+        '[[tool.importlinter.contracts]]\nname = "planner.solve without ortools"\n'
+        'type = "forbidden"\nsource_modules = ["planner.solve"]\nforbidden_modules = ["ortools"]\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _LINT, str(config)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0 and "1 broken" in result.stdout, result.stdout
+
+
+# Runs import-linter's use case directly: exit status 0 only when every contract is kept.
+_LINT = (
+    "import sys\n"
+    "from importlinter.cli import lint_imports_command\n"
+    "sys.argv = ['lint-imports', '--no-cache', '--config', sys.argv[1]]\n"
+    "sys.exit(lint_imports_command())\n"
+)
 
 
 def test_help_does_not_import_heavy_modules() -> None:
