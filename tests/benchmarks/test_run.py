@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from benchmarks.cli import app
 from benchmarks.contenders import Outcome, contenders
-from benchmarks.records import iter_runs
+from benchmarks.records import RunWriter, iter_runs
 from benchmarks.sequences import QUICK_LENGTHS, scenarios
 from benchmarks.simulate import RunSettings, ValidationAbort, simulate
 from benchmarks.summary import summarize
@@ -107,3 +107,26 @@ def test_report_of_a_directory_without_results(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2
     assert "runs.jsonl.gz not found" in result.stderr
+
+
+def test_raw_results_of_an_interrupted_run_read_up_to_the_last_complete_run(tmp_path: Path) -> None:
+    t1 = topology("T1")
+    (scenario,) = scenarios(t1, "S1", 0)
+    first_fit = next(c for c in contenders() if c.name == "first-fit")
+    run = simulate(t1, scenario, first_fit)
+    path = tmp_path / "runs.jsonl.gz"
+    with RunWriter(path) as writer:
+        writer.write(run)
+        writer.write(run)
+    data = path.read_bytes()
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) - 40])
+    assert [r.contender for r in iter_runs(path)] == ["first-fit", "first-fit"]
+    back = next(iter_runs(path))  # floats are kept to 6 decimals
+    assert [(d.request, d.admitted, d.free_before) for d in back.decisions] == [
+        (d.request, d.admitted, d.free_before) for d in run.decisions
+    ]
+    assert [(x.event, x.free_cpus, x.capacity) for x in back.samples] == [
+        (x.event, x.free_cpus, x.capacity) for x in run.samples
+    ]
+    assert back.stopped_early == run.stopped_early
+    assert len(list(iter_runs(tmp_path / "cut.jsonl.gz"))) <= 1
