@@ -22,8 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from benchmarks.stats import quantile
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "numa_topology.dts"
+#: ``kerf plan`` gets one request: the examples' web.json on the host it is written for.
+PLAN_HOST = REPO / "examples" / "baseline.dts"
+PLAN_REQUEST = REPO / "examples" / "requests" / "web.json"
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def cases(root: Path) -> list[Case]:
         Case("kerf show", lambda i: [*kerf, "show", "--root", str(root)], needs="show"),
         Case(
             "kerf plan (one request)",
-            lambda i: [*kerf, "plan", "--input", host, "--cpu-count", "4", "--memory", "4GiB"],
+            lambda i: [*kerf, "plan", str(PLAN_HOST), "--requests", str(PLAN_REQUEST)],
             needs="plan",
         ),
         Case(
@@ -109,6 +114,15 @@ def cases(root: Path) -> list[Case]:
     ]
 
 
+def _display(argv: Sequence[str], root: Path) -> str:
+    """A command as a reader would type it: ``kerf``, repository-relative paths, $ROOT."""
+    words = [Path(argv[0]).name if argv[0].endswith("kerf") else "python -m kerf"]
+    for word in argv[1 if words[0] == "kerf" else 3 :]:
+        word = word.replace(str(root), "$ROOT").replace(f"{REPO}/", "")
+        words.append(word)
+    return " ".join(words)
+
+
 def measure(repeat: int) -> list[Timing]:
     """Time every case ``repeat`` times, each run next to a ``python -c pass``."""
     offered = available_commands()
@@ -126,7 +140,7 @@ def measure(repeat: int) -> list[Timing]:
                 check=False,
             )
         for case in cases(root):
-            command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(case.argv(0)))
+            command = _display(case.argv(0), root)
             if case.needs is not None and case.needs not in offered:
                 results.append(
                     Timing(case.label, command, 0.0, 0.0, 0.0, 0, None, "missing: not in kerf --help")
@@ -146,7 +160,7 @@ def measure(repeat: int) -> list[Timing]:
                     case.label,
                     command,
                     statistics.median(ours),
-                    sorted(ours)[max(0, int(0.9 * len(ours)) - 1)],
+                    quantile(ours, 0.9),
                     statistics.median(theirs),
                     repeat,
                     codes[-1],
@@ -167,7 +181,9 @@ def write_results(results: Sequence[Timing], out: Path, repeat: int) -> Path:
         f"`python -m benchmarks cli --repeat {repeat}`: medians of {repeat} runs of each command, each run"
         f" next to a `python -c pass` on the same machine ({cpus} CPUs, Python {sys.version.split()[0]}).",
         "Lifecycle commands run against a simulated host in a temporary directory"
-        " (`kerf init --input examples/numa_topology.dts`).",
+        " (`kerf init --input examples/numa_topology.dts`); `kerf plan` places the one request of"
+        " `examples/requests/web.json` on `examples/baseline.dts`; each `kerf create` is undone by"
+        " an untimed `kerf delete`.",
         "",
         "| command | median ms | p90 ms | `python -c pass` median ms | over `python -c pass` | note |",
         "| --- | --- | --- | --- | --- | --- |",
