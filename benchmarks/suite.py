@@ -2,8 +2,8 @@
 
 A run is one contender on one scenario (topology x sequence variant x seed). The quick
 suite covers every sequence on three small hosts (the laptop and the kubelet 2-socket
-and SNC2 fixtures), the shape-driven sequences on the EPYC NPS4 host and the latency and
-gang sequences on the 512-CPU host, with two seeds and shortened open sequences; the
+and SNC2 fixtures), fill, ordering and device locality on the EPYC NPS4 host (its L3
+groups) and the latency and gang sequences on the 512-CPU host, with two seeds and shortened open sequences; the
 full suite runs every sequence on T1-T10.
 """
 
@@ -20,9 +20,9 @@ from benchmarks.simulate import RunSettings, simulate
 from benchmarks.topologies import TOPOLOGIES, Topology, topology
 
 QUICK_TOPOLOGIES = ("T1", "T3", "T4", "T7", "T9")
-#: In the quick suite the two big hosts run only what needs them: the shape-driven
-#: sequences on the EPYC host, the latency and gang targets on the 512-CPU host.
-QUICK_LIMITS: dict[str, tuple[str, ...]] = {"T7": ("S1", "S3", "S4", "S5"), "T9": ("S2", "S7")}
+#: In the quick suite the two big hosts run only what needs them: sequences where the
+#: EPYC host's L3 groups matter, and the latency and gang targets on the 512-CPU host.
+QUICK_LIMITS: dict[str, tuple[str, ...]] = {"T7": ("S1", "S4", "S5"), "T9": ("S2", "S7")}
 FULL_SEEDS = 5
 QUICK_SEEDS = 2
 
