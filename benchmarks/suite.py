@@ -3,8 +3,8 @@
 A run is one contender on one scenario (topology x sequence variant x seed). The quick
 suite covers every sequence on three small hosts (the laptop and the kubelet 2-socket
 and SNC2 fixtures), fill, ordering and device locality on the EPYC NPS4 host (its L3
-groups) and the latency and gang sequences on the 512-CPU host, with two seeds and shortened open sequences; the
-full suite runs every sequence on T1-T10.
+groups) and the latency and gang sequences on the 512-CPU host, with two seeds and
+shortened open sequences; the full suite runs every sequence on T1-T10.
 """
 
 from __future__ import annotations
