@@ -10,8 +10,10 @@ order of :data:`TIERS`:
 
 ``unplaced``       requests left out (a gang admits as many as possible first)
 ``unplaced_cpus``  their CPUs (then as many CPUs as possible)
-``moved_cpus``     CPUs an existing instance no longer holds (rebalance only)
-``moved_pages``    4 KiB pages of memory that change NUMA node (rebalance only)
+``moved_boot``     re-placed instances (rebalance, update) that give up their boot CPU
+``moved_cpus``     CPUs a re-placed instance gives up beyond what a smaller count forces
+``moved_pages``    4 KiB pages that leave a NUMA node beyond what a smaller size releases
+``moved_units``    device units given up beyond what fewer wanted units force (swaps)
 ``preference``     CPUs outside the preferred ``numa_nodes`` (not with memory bind)
 ``numa``           compact: NUMA nodes used minus the fewest that could hold it;
                    spread: target nodes left unused that could have been used
@@ -26,7 +28,12 @@ order of :data:`TIERS`:
 
 Instance-level tiers are summed over the plan's placements; the per-policy terms
 (``preference`` to ``span``) are zero for requests with pinned CPUs, whose shape is
-given. The "free before" state is the host with the instances the plan may not move.
+given. The "free before" state is the host with the instances the plan may not move
+(an instance being updated is not one of them: what it holds is free for its new shape).
+
+The ``moved_*`` tiers compare a re-placed instance with its previous placement
+(:func:`moves`); they count relocations, not resizing: a shrink that keeps a subset of
+its CPUs and memory, or a grow that keeps all of them, moves nothing.
 """
 
 from __future__ import annotations
@@ -47,8 +54,10 @@ T = TypeVar("T")
 TIERS: tuple[str, ...] = (
     "unplaced",
     "unplaced_cpus",
+    "moved_boot",
     "moved_cpus",
     "moved_pages",
+    "moved_units",
     "preference",
     "numa",
     "balance",
@@ -346,6 +355,93 @@ def instance_pages_per_node(host: Host, instance: Instance) -> dict[int, int]:
     return per
 
 
+@dataclass(frozen=True)
+class Moves:
+    """How a re-placed instance differs from its previous placement.
+
+    CPUs keep the previous order (the first kept one is the boot CPU when it stays).
+    ``pages_left``/``pages_gained``: summed over the nodes, the pages a node holds no
+    more / holds in addition; ``pages_released``: what a smaller size gives back in any
+    case.
+    """
+
+    kept_cpus: tuple[int, ...]
+    released_cpus: tuple[int, ...]
+    added_cpus: tuple[int, ...]
+    boot_cpu: int | None
+    pages_left: int
+    pages_gained: int
+    pages_released: int
+    released_units: tuple[str, ...]
+    added_units: tuple[str, ...]
+
+    @property
+    def boot_kept(self) -> bool:
+        """True when the previous boot CPU (if any) is still held."""
+        return self.boot_cpu is None or self.boot_cpu in self.kept_cpus
+
+    def tiers(self) -> dict[str, int]:
+        """The ``moved_*`` tier values: what changes place, not what a resize adds or
+        gives back (a smaller count releases that many CPUs without moving any)."""
+        shrink = max(0, len(self.released_cpus) - len(self.added_cpus))
+        dropped = max(0, len(self.released_units) - len(self.added_units))
+        return {
+            "moved_boot": int(not self.boot_kept),
+            "moved_cpus": len(self.released_cpus) - shrink,
+            "moved_pages": self.pages_left - self.pages_released,
+            "moved_units": len(self.released_units) - dropped,
+        }
+
+    @property
+    def anything_moved(self) -> bool:
+        """True when some ``moved_*`` tier is not zero."""
+        return any(self.tiers().values())
+
+    @property
+    def anything_changed(self) -> bool:
+        """True when the instance gave up or gained anything."""
+        return bool(
+            self.released_cpus
+            or self.added_cpus
+            or self.pages_left
+            or self.pages_gained
+            or self.released_units
+            or self.added_units
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data for ``Plan.metrics["moves"]``."""
+        return {
+            "boot_cpu_kept": self.boot_kept,
+            "cpus_kept": list(self.kept_cpus),
+            "cpus_released": list(self.released_cpus),
+            "cpus_added": list(self.added_cpus),
+            "pages_released": self.pages_released,
+            "pages_added": self.pages_gained - self.pages_left + self.pages_released,
+            "units_released": list(self.released_units),
+            "units_added": list(self.added_units),
+            **self.tiers(),
+        }
+
+
+def moves(host: Host, old: Instance, new: Instance) -> Moves:
+    """Compare ``new`` with the ``old`` placement of the same instance."""
+    mine = set(new.cpus)
+    old_pages = instance_pages_per_node(host, old)
+    new_pages = instance_pages_per_node(host, new)
+    return Moves(
+        kept_cpus=tuple(c for c in old.cpus if c in mine),
+        released_cpus=tuple(c for c in old.cpus if c not in mine),
+        added_cpus=tuple(c for c in new.cpus if c not in set(old.cpus)),
+        boot_cpu=old.cpus[0] if old.cpus else None,
+        pages_left=sum(max(0, p - new_pages.get(n, 0)) for n, p in old_pages.items()),
+        pages_gained=sum(max(0, p - old_pages.get(n, 0)) for n, p in new_pages.items()),
+        pages_released=max(0, sum(old_pages.values()) - sum(new_pages.values())),
+        released_units=tuple(u for u in old.devices if u not in new.devices),
+        added_units=tuple(u for u in new.devices if u not in old.devices),
+    )
+
+
 def evaluate(
     host: Host,
     fixed: Sequence[Instance],
@@ -359,7 +455,7 @@ def evaluate(
     ``fixed``: instances the plan did not move (the "before" state); ``requests``: what
     was asked (including, with rebalance, the movable instances as requests);
     ``placed``: request name -> its placement (absent = unplaced); ``previous``:
-    movable instances as they were, for the moved tiers.
+    re-placed instances (rebalanced or updated) as they were, for the moved tiers.
     """
     before = Before.of(host, fixed)
     everyone = list(fixed) + list(placed.values())
@@ -380,11 +476,8 @@ def evaluate(
         for tier, value in _instance_terms(host, before, after, intent, placement, ranks).items():
             add(tier, value)
         if previous and request.name in previous:
-            old = previous[request.name]
-            add("moved_cpus", len(set(old.cpus) - set(placement.cpus)))
-            old_pages = instance_pages_per_node(host, old)
-            new_pages = instance_pages_per_node(host, placement)
-            add("moved_pages", sum(max(0, p - new_pages.get(n, 0)) for n, p in old_pages.items()))
+            for tier, value in moves(host, previous[request.name], placement).tiers().items():
+                add(tier, value)
 
     add("fragmentation", _taken_from_free_units(host, before, after, ranks))
     return Score(tuple(totals))
@@ -449,9 +542,10 @@ def _taken_from_free_units(host: Host, before: Before, after: Occupancy, ranks: 
 
 
 def tier_bounds(
-    host: Host, requests: Sequence[InstanceRequest], *, movable_cpus: int = 0, movable_pages: int = 0
+    host: Host, requests: Sequence[InstanceRequest], *, previous: Iterable[Instance] = ()
 ) -> tuple[int, ...]:
-    """An upper bound of every tier over all plans for ``requests`` on ``host``.
+    """An upper bound of every tier over all plans for ``requests`` on ``host``
+    (``previous``: the re-placed instances as they were, for the moved tiers).
 
     The solver uses them as mixed-radix weights when it optimises several tiers in one
     solve, and :func:`scalar` uses them to print one number for a score.
@@ -464,8 +558,11 @@ def tier_bounds(
     )
     bound = dict.fromkeys(TIERS, 0)
     bound["unplaced"] = len(requests)
-    bound["moved_cpus"] = movable_cpus
-    bound["moved_pages"] = movable_pages
+    for old in previous:
+        bound["moved_boot"] += int(bool(old.cpus))
+        bound["moved_cpus"] += len(old.cpus)
+        bound["moved_pages"] += sum(instance_pages_per_node(host, old).values())
+        bound["moved_units"] += len(old.devices)
     for r in requests:
         v = r.size
         bound["unplaced_cpus"] += v

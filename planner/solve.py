@@ -1,4 +1,8 @@
-"""``plan(host, existing, requests, options) -> Plan``: the planner's entry point.
+"""The planner's entry points.
+
+``plan(host, existing, requests, options) -> Plan`` places new instances next to the
+existing ones; ``replan(host, existing, name, request, options) -> Plan`` gives the
+existing instance ``name`` a new shape, moving as little of it as possible.
 
 Steps: resolve the requests against the host (bad input raises RequestError), build
 the core-class model (planner.cpsat), optimise the objective tiers lexicographically
@@ -12,13 +16,13 @@ The planner does no I/O: with ``dump_model`` the model's text comes back in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from planner.errors import PlanInvalidError, RequestError
 from planner.hardware import Host, Instance
-from planner.objective import TIERS, evaluate, scalar, tier_bounds
+from planner.objective import TIERS, evaluate, moves, scalar, tier_bounds
 from planner.request import InstanceRequest, Plan, PlanStatus, Unplaced
 
 if TYPE_CHECKING:
@@ -59,17 +63,81 @@ def plan(
     """Place ``requests`` on ``host`` next to the ``existing`` instances."""
     options = options or PlanOptions()
     existing = list(existing)
-    requests = list(requests)
     fixed, movable = (existing, []) if not options.rebalance else ([], existing)
+    return _plan(host, fixed, movable, list(requests), {}, options)
+
+
+def replan(
+    host: Host,
+    existing: Iterable[Instance],
+    name: str,
+    request: InstanceRequest,
+    options: PlanOptions | None = None,
+) -> Plan:
+    """Give the existing instance ``name`` the new shape ``request``, moving as little
+    as possible.
+
+    ``existing`` includes the instance as it is now; ``request`` (named ``name``) is
+    its whole new shape: CPU count or pinned CPUs, memory, policies, devices,
+    exclusivity. The other instances stay where they are (with ``options.rebalance``
+    they may move too). Right after admission the plan minimises what the instance
+    moves (docs/planner.md, "Update"): its boot CPU, then CPUs, pages and device units
+    it gives up beyond what a smaller shape releases; then the usual quality tiers.
+    ``Plan.placements`` holds the updated instance (empty when the new shape does not
+    fit: the instance then stays as it is and ``Plan.unplaced`` says why);
+    ``metrics["moves"]`` details what it keeps, releases and gains.
+    """
+    options = options or PlanOptions()
+    existing = list(existing)
+    matches = [inst for inst in existing if inst.name == name]
+    if not matches:
+        known = ", ".join(sorted(inst.name for inst in existing)) or "none"
+        raise RequestError(f"there is no instance {name} to update", hint=f"existing instances: {known}")
+    if len(matches) > 1:
+        raise RequestError(f"{len(matches)} existing instances are named {name}", hint="names must be unique")
+    current = matches[0]
+    if request.name != name:
+        raise RequestError(
+            f"the new shape of {name} is named {request.name}",
+            hint="an update keeps the instance's name; give the request the same name",
+        )
+    if request.id is None:
+        request = replace(request, id=current.id)
+    elif current.id is not None and request.id != current.id:
+        raise RequestError(
+            f"instance {name} has id {current.id}; an update cannot change it to {request.id}",
+            hint="leave the id out of the new shape",
+        )
+    others = [inst for inst in existing if inst.name != name]
+    fixed, movable = (others, []) if not options.rebalance else ([], others)
+    return _plan(host, fixed, movable, [request], {name: current}, options)
+
+
+def _plan(
+    host: Host,
+    fixed: list[Instance],
+    movable: list[Instance],
+    requests: list[InstanceRequest],
+    previous: Mapping[str, Instance],
+    options: PlanOptions,
+) -> Plan:
+    """Solve, check the solver against the plain objective, explain, and report."""
+    settings = settings_of(options)
     solved = solve_requests(
-        host, fixed, requests, settings=settings_of(options), movable=movable, dump_model=options.dump_model
+        host,
+        fixed,
+        requests,
+        settings=settings,
+        movable=movable,
+        previous=previous,
+        dump_model=options.dump_model,
     )
     spec, outcome, placed = solved.spec, solved.outcome, solved.placed
 
     all_requests = [d.intent.request for d in spec.demands]
     by_name = {spec.demands[i].name: inst for i, inst in placed.items()}
-    previous = {d.name: d.previous for d in spec.demands if d.previous is not None}
-    score = evaluate(host, fixed, all_requests, by_name, previous=previous)
+    before = {d.name: d.previous for d in spec.demands if d.previous is not None}
+    score = evaluate(host, fixed, all_requests, by_name, previous=before)
     checked = len(TIERS) if outcome.tiebreak_proven else len(TIERS) - 1
     if outcome.proven and score.values[:checked] != outcome.values[:checked]:
         diff = {
@@ -79,24 +147,14 @@ def plan(
         }
         raise PlanInvalidError(f"the solver's objective disagrees with the documented one: {diff}")
 
-    bounds = tier_bounds(
-        host,
-        all_requests,
-        movable_cpus=sum(len(i.cpus) for i in movable),
-        movable_pages=sum(sum(d.previous_pages.values()) for d in spec.demands if d.movable),
-    )
+    bounds = tier_bounds(host, all_requests, previous=before.values())
     lower = tuple(min(a, b) for a, b in zip(outcome.lower, score.values, strict=True))
     if outcome.proven:
         lower = score.values[:-1] + lower[-1:]
     unplaced_idx = [d.index for d in spec.demands if d.index not in placed and not d.movable]
-    settings = settings_of(options)
     unplaced, explanation = _explain(spec, placed, unplaced_idx, outcome, settings, options.explain)
     new_names = {r.name for r in requests}
-    moved = [
-        i.name
-        for i in movable
-        if by_name[i.name].cpus != i.cpus or _pages(host, by_name[i.name]) != _pages(host, i)
-    ]
+    changes = {name: moves(host, old, by_name[name]) for name, old in before.items() if name in by_name}
     return Plan(
         status=_status(outcome.proven, bool(unplaced_idx)),
         placements=tuple(inst for inst in by_name.values() if inst.name in new_names),
@@ -110,7 +168,8 @@ def plan(
             "tiers": score.named(),
             "proven_bounds": dict(zip(TIERS, lower, strict=True)),
             "tiebreak_proven": outcome.tiebreak_proven,
-            "moved": moved,
+            "moved": [name for name, change in changes.items() if change.anything_moved],
+            "moves": {name: change.as_dict() for name, change in changes.items() if change.anything_changed},
             **_quality(host, [*fixed, *by_name.values()], fixed, by_name, all_requests),
             "model": {
                 "variables": outcome.variables,
@@ -144,12 +203,6 @@ def _quality(
         },
         "host": host_metrics(host, after).as_dict(),
     }
-
-
-def _pages(host: Host, inst: Instance) -> dict[int, int]:
-    from planner.objective import instance_pages_per_node
-
-    return instance_pages_per_node(host, inst)
 
 
 def settings_of(options: PlanOptions) -> Settings:
@@ -186,12 +239,14 @@ def solve_requests(
     *,
     settings: Settings,
     movable: Sequence[Instance] = (),
+    previous: Mapping[str, Instance] | None = None,
     admission_only: bool = False,
     dump_model: bool = False,
 ) -> Solved:
     """Build, solve and realize the model for ``requests`` next to ``fixed`` (and, with
-    rebalance, the ``movable`` instances). ``admission_only`` optimises only how many
-    requests are admitted (what-if capacity)."""
+    rebalance, the ``movable`` instances). ``previous``: the current placement of the
+    instances that requests re-place (updates). ``admission_only`` optimises only how
+    many requests are admitted (what-if capacity)."""
     from planner.cpsat import search
     from planner.cpsat.model import build_model
     from planner.cpsat.realize import realize
@@ -200,7 +255,9 @@ def solve_requests(
     from planner.topology import Topology
 
     layout = Topology.of(host).layout()
-    spec = build_spec(host, layout, fixed, requests, movable=movable, admission_only=admission_only)
+    spec = build_spec(
+        host, layout, fixed, requests, movable=movable, previous=previous, admission_only=admission_only
+    )
     model, variables = build_model(spec)
     tiers = build_tiers(model, spec, variables)
     model_text = str(model.proto) if dump_model else None

@@ -1,9 +1,14 @@
 """Turning the solver's counts into concrete CPUs, memory regions and device units.
 
 Everything here is deterministic: inside a core class the lowest core ids are used
-first, threads are taken lowest id first (an instance being rebalanced keeps its own
-threads first), memory is carved by planner.memory (best-fit range, lowest address),
-and "any VF" wants get the lowest free unit.
+first, threads are taken lowest id first, memory is carved by planner.memory (best-fit
+range, lowest address), and "any VF" wants get the lowest free unit.
+
+An instance being re-placed (rebalance, update) keeps what it can: its own threads
+first (its boot CPU first of all), its memory regions as far as their node keeps
+pages, its former units for "any unit" wants; its CPUs are listed kept ones first, in
+their old order, so that a kept boot CPU stays first. The model counts what is kept by
+exactly these rules (``CoreClass.kept``, ``Demand.kept_units``).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ def realize(spec: ModelSpec, solution: Solution) -> dict[int, Instance]:
             continue
         request = d.intent.request
         pinned = d.intent.pinned
-        chosen = tuple(pinned) if pinned is not None else tuple(sorted(cpus.get(d.index, ())))
+        chosen = tuple(pinned) if pinned is not None else _ordered(d, cpus.get(d.index, ()))
         if len(chosen) != d.size:
             raise PlanInvalidError(f"{d.name}: the solution gives {len(chosen)} CPUs for {d.size} asked")
         memory = regions[d.index]
@@ -55,6 +60,16 @@ def realize(spec: ModelSpec, solution: Solution) -> dict[int, Instance]:
             exclusive_cores=request.exclusive_cores,
         )
     return placed
+
+
+def _ordered(d: Demand, cpus: Sequence[int]) -> tuple[int, ...]:
+    """Ascending, or for a re-placed demand: the CPUs it keeps in their old order (the
+    boot CPU first when it stays), then the new ones ascending."""
+    if d.previous is None:
+        return tuple(sorted(cpus))
+    mine = set(cpus)
+    kept = [c for c in d.previous.cpus if c in mine]
+    return (*kept, *sorted(mine - set(kept)))
 
 
 def _nodes_of(host: Host, cpus: Sequence[int], memory: Sequence[MemoryRegion]) -> tuple[int, ...]:
@@ -106,20 +121,30 @@ def _take_threads(
 ) -> None:
     core = spec.host.core_by_id[core_id]
     free = list(occ.free_threads(core))
-
-    def former(p: _Piece) -> int:
-        prev = p.demand.previous
-        return 0 if prev is None else -sum(1 for c in prev.cpus if c in core.cpus)
-
-    for piece in sorted(occupants, key=lambda p: (former(p), p.demand.index)):
-        prev = set(piece.demand.previous.cpus) if piece.demand.previous is not None else set()
-        ordered = sorted(free, key=lambda c: (c not in prev, c))
+    former = {p.demand.index: _former_threads(p.demand, core.cpus) for p in occupants}
+    boots = {p.demand.boot_cpu for p in occupants}
+    # The demand that held more threads here chooses first. Each takes its own former
+    # threads (its boot CPU first), then threads no occupant held, then another's (a
+    # boot CPU last): with at most two demands per core, each keeps min(held, taken).
+    for piece in sorted(occupants, key=lambda p: (-len(former[p.demand.index]), p.demand.index)):
+        me = piece.demand
+        others = {c for i, cs in former.items() if i != me.index for c in cs}
+        ordered = sorted(
+            free, key=lambda c: (c not in former[me.index], c != me.boot_cpu, c in others, c in boots, c)
+        )
         taken = ordered[: piece.threads]
         if len(taken) < piece.threads:
-            raise PlanInvalidError(f"core {core_id}: not enough free threads for {piece.demand.name}")
+            raise PlanInvalidError(f"core {core_id}: not enough free threads for {me.name}")
         for c in taken:
             free.remove(c)
-        result.setdefault(piece.demand.index, []).extend(taken)
+        result.setdefault(me.index, []).extend(taken)
+
+
+def _former_threads(d: Demand, threads: Sequence[int]) -> frozenset[int]:
+    """The threads among ``threads`` that a re-placed demand held before."""
+    if d.previous is None:
+        return frozenset()
+    return frozenset(c for c in d.previous.cpus if c in threads)
 
 
 # --- devices -------------------------------------------------------------------------------
@@ -128,18 +153,24 @@ def _take_threads(
 def _assign_devices(spec: ModelSpec, solution: Solution) -> dict[int, tuple[str, ...]]:
     named = {dev.unit for d in spec.demands if d.index in solution.admitted for dev in d.devices if dev.unit}
     spare = {device: [u for u in units if u not in named] for device, units in spec.device_free.items()}
+    named_anywhere = {dev.unit for d in spec.demands for dev in d.devices if dev.unit is not None}
     result: dict[int, tuple[str, ...]] = {}
-    for d in spec.demands:
-        if d.index not in solution.admitted:
-            continue
+    admitted = [d for d in spec.demands if d.index in solution.admitted]
+    # re-placed demands first: an "any unit" want keeps a former unit that no demand
+    # names (the count the model has as Demand.kept_units), else takes the lowest
+    for d in sorted(admitted, key=lambda d: (d.previous is None, d.index)):
+        former = set(d.previous.devices) - named_anywhere if d.previous is not None else set()
         chosen = []
         for dev in d.devices:
             if dev.unit is not None:
                 chosen.append(dev.unit)
-            else:
-                if not spare.get(dev.device):
-                    raise PlanInvalidError(f"{d.name}: no free unit of {dev.device} left")
-                chosen.append(spare[dev.device].pop(0))
+                continue
+            units = spare.get(dev.device, [])
+            if not units:
+                raise PlanInvalidError(f"{d.name}: no free unit of {dev.device} left")
+            unit = next((u for u in units if u in former), units[0])
+            units.remove(unit)
+            chosen.append(unit)
         result[d.index] = tuple(chosen)
     return result
 
@@ -152,7 +183,11 @@ def _assign_memory(spec: ModelSpec, solution: Solution) -> dict[int, tuple[Memor
     per_demand: dict[int, dict[int, int]] = {}
     for (index, n), pages in solution.mem.items():
         per_demand.setdefault(index, {})[n] = pages * PAGE_SIZE
-    kept = {d.index: _kept_regions(host, d, per_demand.get(d.index, {})) for d in spec.demands if d.movable}
+    kept = {
+        d.index: _kept_regions(host, d, per_demand.get(d.index, {}))
+        for d in spec.demands
+        if d.previous is not None and d.index in solution.admitted
+    }
     taken: list[Instance] = list(spec.fixed)
     taken += [Instance(f"kept:{i}", (), regions) for i, regions in kept.items()]
     result: dict[int, tuple[MemoryRegion, ...]] = {}
@@ -173,16 +208,16 @@ def _assign_memory(spec: ModelSpec, solution: Solution) -> dict[int, tuple[Memor
 
 
 def _kept_regions(host: Host, d: Demand, new_bytes: Mapping[int, int]) -> tuple[MemoryRegion, ...]:
-    """The part of a movable instance's memory that stays where it is."""
+    """The part of a re-placed instance's memory that stays where it is: its regions,
+    lowest address first, as far as their node keeps bytes (a region known only by its
+    node, not its address, stays as such)."""
     prev = d.previous
     if prev is None:
         return ()
     left = dict(new_bytes)
     kept: list[MemoryRegion] = []
     for region in sorted(prev.memory, key=lambda r: (r.base is None, r.base or 0)):
-        if region.base is None:
-            continue
-        node = host.node_of_address(region.base)
+        node = region.numa_node if region.base is None else host.node_of_address(region.base)
         if node is None or left.get(node, 0) <= 0:
             continue
         size = min(region.size, left[node])

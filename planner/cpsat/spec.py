@@ -10,7 +10,10 @@ this turns tens of thousands of booleans into a few hundred integers.
 
 A *demand* is a request resolved against the host (policies, pinned CPUs, devices,
 the per-request constants of the objective) plus the reason it cannot be admitted at
-all, when that is already clear before solving.
+all, when that is already clear before solving. A demand that re-places an existing
+instance (rebalance, update) carries that instance's ``previous`` placement: its cores
+form classes of their own (by how many threads it held there, and the boot CPU's core
+alone) so that the model can count what it keeps.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class CoreClass:
     free: int
     shared: bool
     former: tuple[tuple[int, int], ...] = ()
+    boot_core: int | None = None
 
     @property
     def count(self) -> int:
@@ -76,7 +80,8 @@ class CoreClass:
         return len(self.cores)
 
     def kept(self, demand: int, take: int) -> int:
-        """CPUs a movable demand keeps when it takes ``take`` threads of one core here."""
+        """CPUs a re-placed demand keeps when it takes ``take`` threads of one core here
+        (realize hands every demand its own former threads first)."""
         held = dict(self.former).get(demand, 0)
         return min(held, take)
 
@@ -103,6 +108,7 @@ class Demand:
     movable: bool = False
     previous: Instance | None = None
     previous_pages: Mapping[int, int] = field(default_factory=dict)
+    kept_units: int = 0
     pinned_per_node: Mapping[int, int] = field(default_factory=dict)
     pinned_cores: tuple[int, ...] = ()
     symmetric_to: int | None = None
@@ -132,6 +138,13 @@ class Demand:
         """True when no other instance may share its cores."""
         return self.intent.request.exclusive_cores
 
+    @property
+    def boot_cpu(self) -> int | None:
+        """The boot CPU of the previous placement (re-placed demands only)."""
+        if self.previous is None or not self.previous.cpus:
+            return None
+        return self.previous.cpus[0]
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -157,18 +170,23 @@ def build_spec(
     requests: Sequence[InstanceRequest],
     *,
     movable: Sequence[Instance] = (),
+    previous: Mapping[str, Instance] | None = None,
     admission_only: bool = False,
 ) -> ModelSpec:
     """Resolve ``requests`` (and, with rebalance, the ``movable`` instances) on ``host``
-    with the ``fixed`` instances in place. Raises RequestError for bad requests."""
+    with the ``fixed`` instances in place. ``previous`` maps the names of requests that
+    re-place an existing instance (an update) to its current placement, which is in
+    neither ``fixed`` nor ``movable``. Raises RequestError for bad requests."""
     _check_names(fixed, movable, requests)
+    previous = previous or {}
     before = Before.of(host, fixed)
     occ = before.occupancy
     demands: list[Demand] = []
     for inst in movable:
         demands.append(_movable_demand(host, layout, before, fixed, len(demands), inst))
     for request in requests:
-        demands.append(_demand(host, layout, before, fixed, len(demands), resolve(host, request), None))
+        intent = resolve(host, request)
+        demands.append(_demand(host, layout, before, fixed, len(demands), intent, previous.get(request.name)))
     demands = _mark_symmetry(demands)
 
     classes = _core_classes(host, layout, fixed, demands, occ)
@@ -180,6 +198,7 @@ def build_spec(
     for unit in occ.free_units:
         unit_free.setdefault(unit.device, []).append(unit.label)
     demands = [_with_device_block(d, occ, unit_free) for d in demands]
+    demands = [_with_kept_units(d, demands, unit_free) for d in demands]
     free_groups = {g: before.group_size[g] for g in before.free_groups}
     return ModelSpec(
         host=host,
@@ -227,6 +246,8 @@ def _demand(
     index: int,
     intent: Intent,
     previous: Instance | None,
+    *,
+    movable: bool = False,
 ) -> Demand:
     request = intent.request
     devices = resolve_devices(host, layout, request.name, request.devices)
@@ -250,7 +271,7 @@ def _demand(
         fewest_nodes=before.fewest_nodes(intent.size),
         most_nodes=before.most_nodes(intent),
         blocked=blocked,
-        movable=previous is not None,
+        movable=movable,
         previous=previous,
         previous_pages=instance_pages_per_node(host, previous) if previous is not None else {},
         pinned_per_node=pinned_per_node,
@@ -280,7 +301,7 @@ def _movable_demand(
             f"cannot rebalance existing instance {inst.name}: {err.message}",
             hint="fix the instance's policies in the host description, or plan without rebalance",
         ) from err
-    return _demand(host, layout, before, fixed, index, intent, inst)
+    return _demand(host, layout, before, fixed, index, intent, inst, movable=True)
 
 
 def _pin_conflict(host: Host, occ: Occupancy, exclusive: set[str], intent: Intent) -> str | None:
@@ -384,8 +405,32 @@ def _with_device_block(demand: Demand, occ: Occupancy, unit_free: Mapping[str, l
     return demand
 
 
+def _with_kept_units(demand: Demand, demands: Sequence[Demand], unit_free: Mapping[str, list[str]]) -> Demand:
+    """How many units of its previous placement a re-placed demand keeps when admitted:
+    the units it names, and for each "any unit of X" want one of its former units of X
+    that is free and named by no other demand (realize hands those out first)."""
+    if demand.previous is None or demand.blocked is not None:
+        return demand
+    held = set(demand.previous.devices)
+    named_here = {dev.unit for dev in demand.devices if dev.unit is not None}
+    named_elsewhere = {
+        dev.unit for d in demands if d.index != demand.index for dev in d.devices if dev.unit is not None
+    }
+    kept = len(held & named_here)
+    wanted: dict[str, int] = {}
+    for dev in demand.devices:
+        if dev.unit is None:
+            wanted[dev.device] = wanted.get(dev.device, 0) + 1
+    for device, count in wanted.items():
+        spare = [u for u in unit_free.get(device, ()) if u in held and u not in named_here | named_elsewhere]
+        kept += min(count, len(spare))
+    return replace(demand, kept_units=kept)
+
+
 def _shape(d: Demand) -> tuple[object, ...] | None:
-    if d.pinned or d.movable or d.blocked is not None or any(dev.unit is not None for dev in d.devices):
+    if d.pinned or d.previous is not None or d.blocked is not None:
+        return None
+    if any(dev.unit is not None for dev in d.devices):
         return None
     i = d.intent
     return (
@@ -426,10 +471,15 @@ def _core_classes(
     exclusive_owners = {inst.name for inst in fixed if inst.exclusive_cores}
     pinned_cores = {core for d in demands for core in d.pinned_cores}
     former_of: dict[int, int] = {}
+    boot_cores: set[int] = set()
     for d in demands:
         if d.previous is not None:
             for cpu in d.previous.cpus:
-                former_of[cpu] = d.index
+                if cpu in occ.free_cpus:
+                    former_of[cpu] = d.index
+            if d.boot_cpu is not None and d.boot_cpu in occ.free_cpus:
+                # the boot CPU's core is a class of its own: the model sees whether it stays
+                boot_cores.add(host.cpu_by_id[d.boot_cpu].core)
     group_by_rank = {g.rank: g for g in layout.groups}
     buckets: dict[_ClassKey, list[int]] = {}
     for core in host.cores:
@@ -447,7 +497,8 @@ def _core_classes(
         for cpu in core.cpus:
             if cpu in former_of:
                 held[former_of[cpu]] = held.get(former_of[cpu], 0) + 1
-        key = _ClassKey(rank, -free, len(core.cpus), bool(owners), tuple(sorted(held.items())))
+        alone = core.id if core.id in boot_cores else -1
+        key = _ClassKey(rank, -free, len(core.cpus), bool(owners), tuple(sorted(held.items())), alone)
         buckets.setdefault(key, []).append(core.id)
     classes: list[CoreClass] = []
     for key in sorted(buckets, key=lambda k: (k, min(buckets[k]))):
@@ -463,6 +514,7 @@ def _core_classes(
                 free=-key.free_desc,
                 shared=key.shared,
                 former=key.former,
+                boot_core=None if key.alone < 0 else key.alone,
             )
         )
     return classes
@@ -475,6 +527,16 @@ class _ClassKey:
     threads: int
     shared: bool
     former: tuple[tuple[int, int], ...]
+    alone: int
+
+
+def boot_class(spec: ModelSpec, d: Demand) -> CoreClass | None:
+    """The class of the core that holds ``d``'s previous boot CPU, when the model may
+    give it back to ``d`` (the class then has that one core)."""
+    cpu = spec.host.cpu_by_id.get(d.boot_cpu) if d.boot_cpu is not None else None
+    if cpu is None:
+        return None
+    return next((k for k in spec.classes if k.boot_core == cpu.core), None)
 
 
 def _ints(values: Iterable[int]) -> str:

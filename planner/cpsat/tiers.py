@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from ortools.sat.python import cp_model
 
 from planner.cpsat.model import Vars, allowed_classes, fewest_holding
-from planner.cpsat.spec import Demand, ModelSpec
+from planner.cpsat.spec import Demand, ModelSpec, boot_class
 from planner.objective import LOCAL, TIERS
 from planner.policy import CpuAffinity
 
 Var = cp_model.IntVar
+
+MOVED = ("moved_boot", "moved_cpus", "moved_pages", "moved_units")
 
 
 @dataclass
@@ -72,10 +74,11 @@ def build_tiers(model: cp_model.CpModel, spec: ModelSpec, v: Vars) -> list[Tier]
     add_unplaced(spec, v, tiers["unplaced"], tiers["unplaced_cpus"])
     if spec.admission_only:
         return [tiers["unplaced"], tiers["unplaced_cpus"]]
-    add_moves(model, spec, v, tiers["moved_cpus"], tiers["moved_pages"])
     for d in spec.demands:
         if d.blocked is not None:
             continue
+        if d.previous is not None:
+            add_moves(model, spec, v, d, [tiers[name] for name in MOVED])
         if not d.pinned:
             add_preference(spec, v, d, tiers["preference"])
             add_numa(model, spec, v, d, tiers["numa"], tiers["balance"])
@@ -98,22 +101,50 @@ def add_unplaced(spec: ModelSpec, v: Vars, count: Tier, cpus: Tier) -> None:
         cpus.add(-d.size, v.admit[d.index])
 
 
-def add_moves(model: cp_model.CpModel, spec: ModelSpec, v: Vars, cpus: Tier, pages: Tier) -> None:
-    """Rebalance: CPUs a movable instance gives up, pages that leave a node."""
-    for d in spec.demands:
-        if not d.movable:
-            continue
-        cpus.constant += d.size
+def add_moves(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, tiers: list[Tier]) -> None:
+    """What a re-placed demand (rebalance, update) moves, as planner.objective.Moves
+    counts it: its boot CPU given up; CPUs given up beyond what a smaller count forces;
+    pages that leave a node beyond what a smaller size releases; units swapped.
+
+    Each count is "held before, times admitted, minus kept": a demand left out moves
+    nothing (it stays as it was).
+    """
+    boot, cpus, pages, units = tiers
+    assert d.previous is not None
+    a = v.admit[d.index]
+    old = d.previous.cpus
+
+    def when_admitted(tier: Tier, amount: int) -> None:
+        if d.movable:  # always admitted: a constant keeps the tier's range small
+            tier.constant += amount
+        else:
+            tier.add(amount, a)
+
+    shrink = max(0, len(old) - d.size)
+    if d.pinned:
+        pinned = set(d.intent.pinned or ())
+        when_admitted(boot, int(d.boot_cpu is not None and d.boot_cpu not in pinned))
+        when_admitted(cpus, sum(1 for c in old if c not in pinned) - shrink)
+    else:
+        when_admitted(boot, int(d.boot_cpu is not None))
+        home = boot_class(spec, d)
+        when_admitted(cpus, len(old) - shrink)
         for k, t, var in v.pieces_of(d.index):
             cpus.add(-spec.classes[k].kept(d.index, t), var)
-        for n, old in d.previous_pages.items():
-            mem = v.mem.get((d.index, n))
-            left = model.new_int_var(0, old, f"moved_pages[{d.name},{n}]")
-            if mem is not None:
-                model.add(left >= old - mem)
-            else:
-                model.add(left == old)
-            pages.add(1, left)
+            if home is not None and k == home.index:
+                boot.add(-1, var)  # one core: at most one piece, and realize keeps the boot thread
+    released = max(0, sum(d.previous_pages.values()) - d.pages)
+    when_admitted(pages, -released)
+    for n, held in d.previous_pages.items():
+        mem = v.mem.get((d.index, n))
+        left = model.new_int_var(0, held, f"moved_pages[{d.name},{n}]")
+        if mem is None:
+            model.add(left >= held * a)
+        else:
+            model.add(left >= held * a - mem)
+        pages.add(1, left)
+    dropped = max(0, len(d.previous.devices) - len(d.devices))
+    when_admitted(units, len(d.previous.devices) - d.kept_units - dropped)
 
 
 def add_preference(spec: ModelSpec, v: Vars, d: Demand, tier: Tier) -> None:

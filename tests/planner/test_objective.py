@@ -35,8 +35,10 @@ def test_a_compact_instance_split_over_two_sockets() -> None:
     assert s.named() == {
         "unplaced": 0,
         "unplaced_cpus": 0,
+        "moved_boot": 0,
         "moved_cpus": 0,
         "moved_pages": 0,
+        "moved_units": 0,
         "preference": 0,
         "numa": 1,  # two nodes where one would do
         "balance": 0,
