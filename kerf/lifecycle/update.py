@@ -1,31 +1,44 @@
 """``kerf update``: change an instance's CPUs, memory, devices or policies, moving as little
 as possible and sending the kernel only the difference.
 
-The new placement comes from :func:`kerf.lifecycle.placement.plan_update` (current CPUs
-kept by pinning, the planner choosing what is added or released); the delta is one
-fragment on ``/instances/<name>`` (memory-remove, memory-add, cpu-remove, cpu-add,
-device-remove, device-add), written all-or-nothing and verified like a create.
+The new placement comes from :func:`planner.solve.replan`: the instance's whole new
+shape, placed so that it first keeps its boot CPU, then as many of its CPUs, pages (on
+their nodes) and device units as the new shape allows, and only then is as good as
+possible by the planner's usual tiers (docs/planner.md, "Update"). It is re-checked by
+the validator; the delta is one fragment on ``/instances/<name>`` (memory-remove,
+memory-add, cpu-remove, cpu-add, device-remove, device-add), written all-or-nothing and
+verified like a create.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from kerf.errors import UnplacedError
 from kerf.lifecycle.common import Outcome, Prepared, new_batch, prepare, resolve_instance, run_batch, utc_now
 from kerf.lifecycle.delta import differences, update_operations
 from kerf.lifecycle.faults import checkpoint
 from kerf.lifecycle.kernel_view import InstanceView, read_kernel
 from kerf.lifecycle.placement import (
+    PLAN_SEED,
+    PLAN_TIME_LIMIT,
     Change,
     Desired,
     as_instance,
+    check_placement,
     existing_instances,
-    plan_update,
+    request_of,
     updated_request,
 )
 from kerf.lifecycle.session import Session
 from kerf.overlay import OverlayTransaction, build_transactions
 from kerf.state import InstanceRecord, Journal, PlacementRecord, RequestRecord
+from planner.hardware import PAGE_SIZE, Host, Instance
+from planner.request import InstanceRequest
+
+if TYPE_CHECKING:
+    from planner.objective import Moves
 
 
 def update(
@@ -105,7 +118,7 @@ def _plan(
     request = updated_request(base_request, change, len(current.cpus))
     others = existing_instances(host, prepared.view, prepared.records, exclude=current.name)
     me = as_instance(host, current, old)
-    desired = plan_update(host, others, me, request, change)
+    desired = place_update(host, others, me, request_of(current.name, request, ident=current.id))
     ops = update_operations(host, current, desired, prepared.view.pool, prepared.view.regions_in_use())
     record = InstanceRecord(
         current.name,
@@ -121,6 +134,92 @@ def _plan(
         old.image if old is not None else None,
     )
     return desired, record, build_transactions(ops, tag=batch) if ops else []
+
+
+def place_update(
+    host: Host, others: Sequence[Instance], current: Instance, request: InstanceRequest
+) -> Desired:
+    """Where ``current`` goes under its new shape ``request``, next to ``others``.
+
+    UnplacedError when the new shape does not fit (the instance then stays as it is);
+    InternalError when the placement adds a validator error (a planner bug).
+    """
+    from planner.objective import moves
+    from planner.solve import PlanOptions, replan
+
+    options = PlanOptions(time_limit=PLAN_TIME_LIMIT, workers=1, seed=PLAN_SEED)
+    result = replan(host, [*others, current], current.name, request, options)
+    if not result.placements:
+        reasons = [u.reason for u in result.unplaced] or ["the planner found no placement"]
+        details = "; ".join(dict.fromkeys(reasons + list(result.explanation)))
+        raise UnplacedError(
+            f"cannot update instance {current.name}: {details}",
+            hint="it stays as it is; kerf show lists what is free: ask for fewer CPUs or less memory, "
+            "or other NUMA nodes",
+        )
+    placed = result.placements[0]
+    check_placement(host, others, placed, request)
+    return _desired(host, placed, _move_notes(current.name, moves(host, current, placed)))
+
+
+def _desired(host: Host, placed: Instance, notes: Sequence[str]) -> Desired:
+    """The placement as kerf hands it on: bytes per node (ascending), units, notes
+    (including the units only kerf's records hold)."""
+    from kerf.lifecycle.baseline import kerf_only_reason
+
+    by_node: dict[int | None, int] = {}
+    for region in placed.memory:
+        by_node[region.numa_node] = by_node.get(region.numa_node, 0) + region.size
+    kerf_only = [
+        f"{label} is assigned in kerf's records but not handed to the kernel: {why}"
+        for label in placed.devices
+        if (why := kerf_only_reason(host, label)) is not None
+    ]
+    return Desired(
+        cpus=placed.cpus,
+        memory=tuple(sorted(by_node.items(), key=lambda nb: -1 if nb[0] is None else nb[0])),
+        devices=placed.devices,
+        numa_nodes=placed.numa_nodes,
+        notes=(*notes, *kerf_only),
+    )
+
+
+def _move_notes(name: str, change: Moves) -> list[str]:
+    """What the update keeps, gives back and gains, in words."""
+    from kerf.validate.findings import size_text
+
+    notes = []
+    kept, released, added = change.kept_cpus, change.released_cpus, change.added_cpus
+    if added and not released:
+        notes.append(f"{name} keeps its {_count(len(kept), 'CPU')} and gains {_ids(added)}")
+    elif released and not added:
+        notes.append(f"{name} keeps {_ids(kept)} and gives back {_ids(released)}")
+    elif released and added:
+        held = f", keeps {_ids(kept)}" if kept else ""
+        notes.append(
+            f"{name} gives back {_ids(released)}{held} and gains {_ids(added)}: the fewest CPUs "
+            "moved that meet the new request"
+        )
+    if not change.boot_kept and change.boot_cpu is not None:
+        notes.append(
+            f"{name} gives up its boot CPU {change.boot_cpu}: no placement of the new request keeps it"
+        )
+    pages = change.tiers()["moved_pages"]
+    if pages:
+        notes.append(f"{size_text(pages * PAGE_SIZE)} of the memory of {name} moves to another NUMA node")
+    if change.tiers()["moved_units"]:
+        notes.append(
+            f"{name} gives back {', '.join(change.released_units)} and gets {', '.join(change.added_units)}"
+        )
+    return notes
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _ids(cpus: Sequence[int]) -> str:
+    return ("CPU " if len(cpus) == 1 else "CPUs ") + ", ".join(map(str, cpus))
 
 
 def _delta_text(transactions: list[OverlayTransaction]) -> str:
