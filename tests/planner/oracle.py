@@ -3,17 +3,19 @@
 It enumerates every CPU set and every memory-node set a request could get, keeps those
 that meet the hard rules of docs/planner.md (written here again, independently of the
 model), scores each with planner.objective.evaluate and returns the best score. The
-planner's plan must score exactly that.
+planner's plan must score exactly that. For an update (``best_update``) the same
+enumeration runs for the new shape, with the previous placement scored by the moved
+tiers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import combinations
 
 from planner.hardware import PAGE_SIZE, Host, Instance, MemoryRegion
 from planner.memory import free_bytes
-from planner.objective import Score, evaluate, pages, resolve
+from planner.objective import Score, evaluate, instance_pages_per_node, pages, resolve
 from planner.occupancy import Occupancy
 from planner.policy import CpuAffinity
 from planner.request import InstanceRequest
@@ -24,24 +26,35 @@ def _subsets(items: Sequence[int]) -> Iterator[tuple[int, ...]]:
         yield from combinations(items, k)
 
 
-def _split(total: int, lows: dict[int, int], highs: dict[int, int]) -> dict[int, int] | None:
-    """Amounts within [low, high] per node that sum to ``total`` (None if impossible)."""
+def _split(
+    total: int, lows: dict[int, int], highs: dict[int, int], prefer: Mapping[int, int]
+) -> dict[int, int] | None:
+    """Amounts within [low, high] per node that sum to ``total`` (None if impossible).
+    Pages go first to nodes below their ``prefer`` amount: that keeps the most of a
+    previous placement (Σ min(previous, new) per node), one page at a time."""
     if any(lows[n] > highs[n] for n in lows) or not sum(lows.values()) <= total <= sum(highs.values()):
         return None
     amounts = dict(lows)
     left = total - sum(lows.values())
-    for n in sorted(amounts):
-        extra = min(left, highs[n] - amounts[n])
-        amounts[n] += extra
-        left -= extra
+    for cap in ({n: min(highs[n], max(lows[n], prefer.get(n, 0))) for n in amounts}, highs):
+        for n in sorted(amounts):
+            extra = min(left, cap[n] - amounts[n])
+            amounts[n] += extra
+            left -= extra
     return amounts
 
 
 def memory_options(
-    host: Host, request: InstanceRequest, cpu_nodes: dict[int, int], caps: dict[int, int]
+    host: Host,
+    request: InstanceRequest,
+    cpu_nodes: dict[int, int],
+    caps: dict[int, int],
+    prefer: Mapping[int, int] | None = None,
 ) -> list[dict[int, int]]:
     """Every distinct memory-node set the policies allow for these CPU nodes, each with one
-    feasible split in pages (the objective only looks at the set)."""
+    feasible split in pages: the objective only looks at the set, and, for an update, at
+    the pages kept on their node (``prefer``: the previous pages per node)."""
+    prefer = prefer or {}
     intent = resolve(host, request)
     total, v = intent.pages, intent.size
     cap = {n: caps.get(n, 0) for n in host.node_ids}
@@ -50,20 +63,20 @@ def memory_options(
     if intent.memory_nodes is None and not intent.even_memory:
         lows = {n: max(0, -(-(total * c - (v - 1)) // v)) for n, c in cpu_nodes.items()}
         highs = {n: min(cap[n], (total * c + v - 1) // v) for n, c in cpu_nodes.items()}
-        split = _split(total, lows, highs)
+        split = _split(total, lows, highs, prefer)
         return [split] if split else []
     if intent.even_memory:
         nodes = sorted(intent.memory_nodes) if intent.memory_nodes is not None else sorted(cpu_nodes)
         if local_affinity and set(nodes) != set(cpu_nodes):
             return []
         low, high = total // len(nodes), -(-total // len(nodes))
-        split = _split(total, dict.fromkeys(nodes, low), {n: min(high, cap[n]) for n in nodes})
+        split = _split(total, dict.fromkeys(nodes, low), {n: min(high, cap[n]) for n in nodes}, prefer)
         return [split] if split else []
     listed = sorted(intent.memory_nodes or ())
     for chosen in _subsets(listed):
         if local_affinity and set(chosen) != set(cpu_nodes):
             continue
-        split = _split(total, dict.fromkeys(chosen, 1), {n: cap[n] for n in chosen})
+        split = _split(total, dict.fromkeys(chosen, 1), {n: cap[n] for n in chosen}, prefer)
         if split:
             options.append(split)
     return options
@@ -188,4 +201,49 @@ def best_pair(host: Host, existing: Sequence[Instance], ra: InstanceRequest, rb:
             if _compatible(host, a, b, ra, rb) and _memory_fits(a, b, caps):
                 score = evaluate(host, existing, requests, {ra.name: a, rb.name: b})
                 best = min(best, score, key=lambda s: s.values)
+    return best
+
+
+def update_candidates(
+    host: Host, others: Sequence[Instance], current: Instance, request: InstanceRequest, caps: dict[int, int]
+) -> Iterator[Instance]:
+    """Every placement of ``request``, the new shape of ``current``, that the rules allow
+    next to ``others``; memory split to keep the most pages on their node, an "any unit"
+    want served by a unit ``current`` holds when it can (else the lowest free one)."""
+    occ = Occupancy.of(host, others)
+    named = {want.text for want in request.devices if want.is_specific}
+    devices: list[str] = []
+    for want in request.devices:
+        if want.is_specific:
+            if want.text in occ.unit_owner or want.text not in host.unit_by_label:
+                return
+            devices.append(want.text)
+            continue
+        kind = "vf" if want.kind == "any-vf" else "namespace"
+        taken = named | set(devices)
+        free = [u.label for u in occ.free_units_of(want.device, kind) if u.label not in taken]
+        if not free:
+            return
+        devices.append(next((u for u in free if u in current.devices), free[0]))
+    old_pages = instance_pages_per_node(host, current)
+    for cpus in cpu_options(host, others, request, set()):
+        per_node: dict[int, int] = {}
+        for c in cpus:
+            node = host.cpu_by_id[c].numa_node
+            assert node is not None
+            per_node[node] = per_node.get(node, 0) + 1
+        for split in memory_options(host, request, per_node, caps, prefer=old_pages):
+            regions = tuple(MemoryRegion(p * PAGE_SIZE, None, n) for n, p in sorted(split.items()) if p)
+            yield Instance(request.name, cpus, regions, tuple(devices))
+
+
+def best_update(host: Host, others: Sequence[Instance], current: Instance, request: InstanceRequest) -> Score:
+    """The optimal score for giving ``current`` the new shape ``request`` (the other
+    instances fixed): fewest moved first, then quality, by planner.objective."""
+    caps = free_pages(host, others)
+    previous = {current.name: current}
+    best = evaluate(host, others, [request], {}, previous=previous)
+    for inst in update_candidates(host, others, current, request, caps):
+        score = evaluate(host, others, [request], {request.name: inst}, previous=previous)
+        best = min(best, score, key=lambda s: s.values)
     return best
