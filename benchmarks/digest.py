@@ -85,11 +85,13 @@ def digest(run: RunRecord) -> RunDigest:
     measured_admitted = [d for d in run.decisions if d.measured and d.admitted and d.quality is not None]
     for d in measured_admitted:
         assert d.quality is not None
+        if d.affinity == "spread":
+            continue  # compactness figures: spread uses more nodes on purpose
         cost = d.quality.get("distance_cost")
         if isinstance(cost, int | float):
             result.distance_costs.append(float(cost))
         excess = d.quality.get("numa_excess")
-        if d.affinity != "spread" and isinstance(excess, int):
+        if isinstance(excess, int):
             result.numa_excess.append(excess)
     result.latencies_ms = [d.seconds * 1000 for d in run.decisions if not d.joint]
     joint: dict[int, list[Decision]] = defaultdict(list)

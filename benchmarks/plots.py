@@ -115,7 +115,7 @@ def distance_cost(runs: Sequence[RunDigest], out: Path) -> str:
     ax.boxplot([values[n] for n in names], whis=(5, 95), showfliers=False, showmeans=True)
     ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right")
     ax.set_ylabel("distance cost (memory SLIT / 10)")
-    ax.set_title("Distance cost of admitted instances (box 25-75%, whiskers 5-95%, triangle = mean)")
+    ax.set_title("Distance cost of compact and local instances (box 25-75%, whiskers 5-95%, ▲ mean)")
     return _save(fig, out, "distance_cost.png")
 
 

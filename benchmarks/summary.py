@@ -39,7 +39,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("admission", "admission rate (requests)", True),
     Metric("cpu_admission", "admitted share of offered CPUs", True),
     Metric("numa_excess", "NUMA excess over m* (compact, local)", False, quality=True),
-    Metric("distance_cost", "distance cost (1 = local)", False, quality=True),
+    Metric("distance_cost", "distance cost, 1 = local (compact, local)", False, quality=True),
     Metric("shared_cores", "shared cores per instance", False, quality=True),
     Metric("split_cores", "split cores per instance", False, quality=True),
     Metric("device_local_misses", "device-local misses per instance", False, quality=True),
@@ -129,7 +129,8 @@ def summarize(run: RunRecord) -> RunSummary:
         return _avg(v if isinstance(v, int | float) else None for v in (x.get(name) for x in among))
 
     spread = [d.quality for d in admitted if d.quality is not None and d.affinity == "spread"]
-    # NUMA excess judges compactness: a spread instance uses more nodes on purpose.
+    # NUMA excess and distance cost judge compactness: a spread instance uses more
+    # nodes on purpose (and with local memory, remote memory comes with it).
     packed = [d.quality for d in admitted if d.quality is not None and d.affinity != "spread"]
     rejections = [d for d in measured if not d.admitted]
     first_measured = min((d.event for d in measured), default=0)
@@ -163,7 +164,7 @@ def summarize(run: RunRecord) -> RunSummary:
         ),
         free_at_rejection=_avg(d.free_before for d in rejections),
         numa_excess=q("numa_excess", packed),
-        distance_cost=q("distance_cost"),
+        distance_cost=q("distance_cost", packed),
         max_distance=q("max_distance"),
         shared_cores=q("shared_cores"),
         split_cores=q("split_cores"),
