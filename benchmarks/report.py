@@ -428,6 +428,28 @@ def setup_section(summaries: Sequence[RunSummary]) -> list[str]:
     return [*lines, ""]
 
 
+def summary_data(summaries: Sequence[RunSummary], runs: Sequence[RunDigest]) -> dict[str, object]:
+    """The report's main figures as data: planner vs best baseline, admission per
+    scenario and contender, latency quantiles, gang solves, status mix."""
+    latency: dict[str, dict[str, float]] = {}
+    for name in contender_names(summaries):
+        for topo in sorted({s.topology for s in summaries}, key=lambda t: int(t[1:])):
+            values = latencies(runs, name, topo)
+            if values:
+                latency.setdefault(name, {})[topo] = round(quantile(values, 0.95), 3)
+    return {
+        "planner_vs_best_baseline": [
+            {"metric": r.metric.name, "planner": r.planner, "best": r.best, "best_value": r.best_value}
+            for r in ratio_rows(summaries)
+        ],
+        "admission": table(summaries, "admission", lambda s: s.scenario),
+        "latency_p95_ms": latency,
+        "gangs": [asdict(g) for g in gang_solves(runs)],
+        "status_mix": {f"{c} {t}": dict(v) for (c, t), v in status_mix(runs).items()},
+        "admission_shortfalls": [asdict(a) for a in admission_shortfalls(summaries)],
+    }
+
+
 def write_report(runs: Sequence[RunDigest], out: Path, info: RunInfo) -> Path:
     """Write the per-run figures (runs.csv), the plots and report.md into ``out`` (the raw
     runs.jsonl.gz is written while the benchmark runs)."""
@@ -435,6 +457,7 @@ def write_report(runs: Sequence[RunDigest], out: Path, info: RunInfo) -> Path:
     (out / "run.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
     summaries = [r.summary for r in runs]
     write_csv(out / "runs.csv", [s.row() for s in summaries])
+    (out / "summary.json").write_text(json.dumps(summary_data(summaries, runs), indent=1) + "\n")
     figures = plots.draw_all(summaries, runs, out)
     lines = [
         "# kerf placement benchmark",
@@ -464,7 +487,8 @@ def write_report(runs: Sequence[RunDigest], out: Path, info: RunInfo) -> Path:
     lines += [
         "## Files",
         "",
-        "`runs.csv`: one row per run (figures above); `runs.jsonl.gz`: every decision and host sample"
+        "`runs.csv`: one row per run (figures above); `summary.json`: the main figures as data;"
+        " `runs.jsonl.gz`: every decision and host sample"
         " (`python -m benchmarks report DIR` redraws this report from it).",
         "",
     ]

@@ -45,6 +45,7 @@ def test_tiny_run_writes_report_plots_and_raw_results(tmp_path: Path) -> None:
     runs = list(iter_runs(out / "runs.jsonl.gz"))
     assert sorted(r.contender for r in runs) == ["first-fit", "planner"]
     assert (out / "runs.csv").read_text().count("\n") == 3
+    assert "planner_vs_best_baseline" in (out / "summary.json").read_text()
     for run in runs:
         assert run.decisions and run.samples and run.stopped_early  # S1 ends on its rejection run
         assert all(d.quality is not None for d in run.decisions if d.admitted)
