@@ -97,7 +97,13 @@ class DeviceDemand:
 
 @dataclass(frozen=True)
 class Demand:
-    """A request resolved for the model."""
+    """A request resolved for the model.
+
+    ``previous``: the placement of the instance the demand re-places (rebalance,
+    update), with ``previous_pages`` per node and ``kept_units``, the units of it the
+    demand keeps when admitted; ``movable``: an existing instance that rebalance must
+    keep admitted (an update may be left out: the instance then stays as it is).
+    """
 
     index: int
     intent: Intent
