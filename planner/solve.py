@@ -62,9 +62,16 @@ def plan(
 ) -> Plan:
     """Place ``requests`` on ``host`` next to the ``existing`` instances."""
     options = options or PlanOptions()
-    existing = list(existing)
-    fixed, movable = (existing, []) if not options.rebalance else ([], existing)
+    fixed, movable = _split_existing(list(existing), options)
     return _plan(host, fixed, movable, list(requests), {}, options)
+
+
+def _split_existing(existing: list[Instance], options: PlanOptions) -> tuple[list[Instance], list[Instance]]:
+    """(fixed, movable): with rebalance every instance that holds CPUs may move; one
+    without CPUs is no CPU demand, so it stays where it is."""
+    if not options.rebalance:
+        return existing, []
+    return [i for i in existing if not i.cpus], [i for i in existing if i.cpus]
 
 
 def replan(
@@ -108,8 +115,7 @@ def replan(
             f"instance {name} has id {current.id}; an update cannot change it to {request.id}",
             hint="leave the id out of the new shape",
         )
-    others = [inst for inst in existing if inst.name != name]
-    fixed, movable = (others, []) if not options.rebalance else ([], others)
+    fixed, movable = _split_existing([inst for inst in existing if inst.name != name], options)
     return _plan(host, fixed, movable, [request], {name: current}, options)
 
 

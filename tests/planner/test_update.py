@@ -234,6 +234,17 @@ def test_rebalance_moves_a_neighbour_rather_than_the_instance() -> None:
     assert {i.name: i.cpus for i in result.existing} == {"a": (5,), "b": (4,)}
 
 
+def test_rebalance_leaves_an_instance_without_cpus_where_it_is() -> None:
+    host = hosts.dual_socket_ht()
+    idle = instance(host, "idle", (), {1: 64 * MiB})  # the validator reports it; the planner copes
+    web = instance(host, "web", (0,), {0: GiB}, [idle])
+    grow = InstanceRequest("web", GiB, cpu_count=2)
+    result = replan(host, [idle, web], "web", grow, PlanOptions(rebalance=True))
+    assert result.status is PlanStatus.OPTIMAL
+    assert result.placements[0].cpus == (0, 6) and result.existing == (idle,)
+    assert result.metrics["moved"] == []
+
+
 def test_ids_and_names_are_checked() -> None:
     host = hosts.dual_socket_ht()
     web = instance(host, "web", (0,), {0: GiB}, id=3)
