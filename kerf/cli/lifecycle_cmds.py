@@ -184,7 +184,7 @@ def update_command(
     ident: IdOption = None,
     cpus: Annotated[str | None, typer.Option("--cpus", "-c", help="New explicit CPU list.")] = None,
     cpu_count: Annotated[
-        int | None, typer.Option("--cpu-count", help="New CPU count (current CPUs are kept).")
+        int | None, typer.Option("--cpu-count", help="New CPU count (current CPUs kept where possible).")
     ] = None,
     memory: Annotated[str | None, typer.Option("--memory", "-m", help="New memory size.")] = None,
     numa_nodes: Annotated[str | None, typer.Option("--numa-nodes", help="New preferred NUMA nodes.")] = None,

@@ -107,7 +107,7 @@ def normalize_arch(name: str) -> Arch:
         known = ", ".join(a.value for a in Arch)
         raise UnsupportedArchitectureError(
             f"unsupported architecture {name!r}: kerf knows the multikernel system calls of {known}",
-            hint="run kerf on one of those architectures, or use a simulated host (kerf --root DIR or KERF_ROOT=DIR)",
+            hint="run kerf on one of those architectures, or use a simulated host (--root DIR or KERF_ROOT)",
         )
     return arch
 

@@ -5,14 +5,9 @@ Create: the request goes to :func:`planner.solve.plan` next to the instances tha
 CPU lists are pinned requests: the planner checks them and completes the rest (memory
 nodes, device units).
 
-Update: the planner has no "keep this instance where it is" option, so kerf keeps by
-pinning. Growing: the current CPUs stay, the planner chooses only the additional ones
-(a request for the extra count, with the instance's policies and exclusivity, next to
-everything else including the instance itself). Shrinking: the boot CPU stays and the
-planner chooses which of the other current CPUs remain. The final CPU list then goes to
-the planner as one pinned request for memory and devices; the current memory split and
-units are kept when they still satisfy the request. The price of keeping (a placement a
-fresh plan might have made differently) is reported as a note.
+Update: :func:`planner.solve.replan` re-plans one instance with its new shape, moving as
+little as possible (boot CPU, then CPUs, pages and device units) before it optimises
+quality; see ``kerf.lifecycle.update``.
 
 Every result passes :func:`kerf.validate.validate_plan` before anything is written; a
 placement that adds an error is a bug (InternalError).
@@ -21,12 +16,12 @@ placement that adds an error is a bug (InternalError).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kerf.errors import InternalError, UnplacedError
 from kerf.lifecycle.kernel_view import InstanceView, KernelView
 from kerf.state import InstanceRecord, RequestRecord
-from planner.hardware import PAGE_SIZE, Host, Instance, MemoryRegion
+from planner.hardware import Host, Instance, MemoryRegion
 from planner.policy import CpuAffinity, MemoryPolicy
 from planner.request import DeviceWant, InstanceRequest, Plan
 
@@ -162,7 +157,10 @@ def _ordered_memory(
     return tuple(items)
 
 
-def _desired(host: Host, inst: Instance, notes: Sequence[str] = ()) -> Desired:
+def desired_of(host: Host, inst: Instance, notes: Sequence[str] = ()) -> Desired:
+    """The placement as kerf hands it on: CPUs (boot first), bytes per node (boot CPU's
+    node first, as instance-create carries it), units, and notes (including the units only
+    kerf's records hold)."""
     from kerf.lifecycle.baseline import kerf_only_reason
 
     kept_by_kerf = [
@@ -187,7 +185,7 @@ def plan_create(host: Host, existing: Sequence[Instance], request: InstanceReque
     result = _plan(host, existing, request)
     placed = result.placements[0]
     check_placement(host, existing, placed, request)
-    return _desired(host, placed)
+    return desired_of(host, placed)
 
 
 # --- update ----------------------------------------------------------------------------------
@@ -228,102 +226,3 @@ def updated_request(current: RequestRecord, change: Change, current_cpus: int) -
         if change.exclusive_cores is not None
         else current.exclusive_cores,
     )
-
-
-def plan_update(
-    host: Host,
-    others: Sequence[Instance],
-    current: Instance,
-    request: RequestRecord,
-    change: Change,
-) -> Desired:
-    """Where ``current`` goes under the updated ``request``, moving as little as possible."""
-    name = current.name
-    notes: list[str] = []
-    if change.cpus is not None:
-        cpus = change.cpus
-    else:
-        want = request.cpu_count if request.cpu_count is not None else len(request.cpus or current.cpus)
-        cpus = _keep_cpus(host, others, current, request, want, notes)
-    final = InstanceRequest(
-        name=name,
-        memory_bytes=request.memory_bytes,
-        cpus=tuple(cpus),
-        numa_nodes=request.numa_nodes,
-        cpu_affinity=request.cpu_affinity,
-        memory_policy=request.memory_policy,
-        devices=tuple(DeviceWant.parse(d) for d in request.devices),
-        exclusive_cores=request.exclusive_cores,
-        id=current.id,
-    )
-    placed = _plan(host, others, final).placements[0]
-    keep = replace(
-        placed,
-        memory=current.memory if current.memory_bytes == request.memory_bytes else placed.memory,
-        devices=current.devices if change.devices is None else placed.devices,
-    )
-    if keep != placed:
-        from kerf.validate import validate_plan
-
-        before = {(f.code, f.message) for f in validate_plan(host, others, [], []).errors}
-        if all((f.code, f.message) in before for f in validate_plan(host, others, [keep], [final]).errors):
-            placed = keep
-    check_placement(host, others, placed, final)
-    return _desired(host, placed, notes)
-
-
-def _keep_cpus(
-    host: Host,
-    others: Sequence[Instance],
-    current: Instance,
-    request: RequestRecord,
-    want: int,
-    notes: list[str],
-) -> tuple[int, ...]:
-    have = current.cpus
-    if want == len(have):
-        return have
-    if want > len(have):
-        extra = InstanceRequest(
-            name=f"{current.name}+",
-            memory_bytes=PAGE_SIZE,
-            cpu_count=want - len(have),
-            numa_nodes=request.numa_nodes or current.numa_nodes,
-            cpu_affinity=request.cpu_affinity,
-            exclusive_cores=request.exclusive_cores,
-        )
-        pinned = replace(current, memory=(), devices=())
-        try:
-            added = _plan(host, [*others, pinned], extra).placements[0].cpus
-        except UnplacedError as err:
-            raise UnplacedError(
-                f"cannot grow instance {current.name} to {want} CPUs while it keeps its {len(have)} "
-                f"current ones: {err.message.split(': ', 1)[-1]}",
-                hint="free CPUs elsewhere, ask for fewer, or give an explicit --cpus list",
-            ) from None
-        notes.append(
-            f"kept the {len(have)} current CPUs of {current.name} and added {_ids(added)}, chosen by "
-            "the planner next to them (a fresh placement might choose differently)"
-        )
-        return (*have, *added)
-    boot, rest = have[0], have[1:]
-    if want == 1:
-        notes.append(f"kept the boot CPU {boot} of {current.name} and released {_ids(rest)}")
-        return (boot,)
-    # Choose which of the other current CPUs stay: a host where only they are free.
-    narrowed = replace(host, available=frozenset(rest))
-    keep_req = InstanceRequest(
-        name=current.name,
-        memory_bytes=PAGE_SIZE,
-        cpu_count=want - 1,
-        cpu_affinity=request.cpu_affinity,
-        exclusive_cores=False,
-    )
-    kept = _plan(narrowed, [], keep_req).placements[0].cpus
-    released = [c for c in rest if c not in kept]
-    notes.append(f"kept the boot CPU {boot} of {current.name}; the planner released {_ids(released)}")
-    return (boot, *[c for c in rest if c in kept])
-
-
-def _ids(cpus: Sequence[int]) -> str:
-    return "CPU " + ", ".join(map(str, cpus)) if len(cpus) == 1 else "CPUs " + ", ".join(map(str, cpus))

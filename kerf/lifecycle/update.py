@@ -27,6 +27,7 @@ from kerf.lifecycle.placement import (
     Desired,
     as_instance,
     check_placement,
+    desired_of,
     existing_instances,
     request_of,
     updated_request,
@@ -159,29 +160,7 @@ def place_update(
         )
     placed = result.placements[0]
     check_placement(host, others, placed, request)
-    return _desired(host, placed, _move_notes(current.name, moves(host, current, placed)))
-
-
-def _desired(host: Host, placed: Instance, notes: Sequence[str]) -> Desired:
-    """The placement as kerf hands it on: bytes per node (ascending), units, notes
-    (including the units only kerf's records hold)."""
-    from kerf.lifecycle.baseline import kerf_only_reason
-
-    by_node: dict[int | None, int] = {}
-    for region in placed.memory:
-        by_node[region.numa_node] = by_node.get(region.numa_node, 0) + region.size
-    kerf_only = [
-        f"{label} is assigned in kerf's records but not handed to the kernel: {why}"
-        for label in placed.devices
-        if (why := kerf_only_reason(host, label)) is not None
-    ]
-    return Desired(
-        cpus=placed.cpus,
-        memory=tuple(sorted(by_node.items(), key=lambda nb: -1 if nb[0] is None else nb[0])),
-        devices=placed.devices,
-        numa_nodes=placed.numa_nodes,
-        notes=(*notes, *kerf_only),
-    )
+    return desired_of(host, placed, _move_notes(current.name, moves(host, current, placed)))
 
 
 def _move_notes(name: str, change: Moves) -> list[str]:
