@@ -43,23 +43,32 @@ def run(
     ] = False,
     topology: Annotated[
         list[str] | None,
-        typer.Option("--topology", "-t", help="Hosts to run (T1..T10; repeat or comma-separate)."),
+        typer.Option(
+            "--topology", "-t", metavar="T..", help="Hosts to run (T1..T10; repeat or comma-separate)."
+        ),
     ] = None,
     sequence: Annotated[
         list[str] | None,
-        typer.Option("--sequence", "-s", help="Sequences to run (S1..S7; repeat or comma-separate)."),
+        typer.Option(
+            "--sequence", "-s", metavar="S..", help="Sequences to run (S1..S7; repeat or comma-separate)."
+        ),
     ] = None,
     seeds: Annotated[
-        int | None, typer.Option("--seeds", help="Seeds 0..N-1 (default 2 quick, 5 full).")
+        int | None, typer.Option("--seeds", metavar="N", help="Seeds 0..N-1 (default 2 quick, 5 full).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Output directory (default benchmarks/results/quick|full).")
+        Path | None,
+        typer.Option(
+            "--out", metavar="DIR", help="Output directory (default benchmarks/results/quick|full)."
+        ),
     ] = None,
     contender: Annotated[
         list[str] | None,
-        typer.Option("--contender", "-c", help="Only these allocators (planner, kubelet-packed, ...)."),
+        typer.Option(
+            "--contender", "-c", metavar="NAME", help="Only these allocators (planner, kubelet-packed, ...)."
+        ),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", help="CP-SAT workers per solve.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", metavar="N", help="CP-SAT workers per solve.")] = 1,
 ) -> None:
     """Run the benchmark and write report.md, plots and raw results."""
     from benchmarks.report import RunInfo, environment, write_report
