@@ -100,7 +100,7 @@ def numa_excess(runs: Sequence[RunDigest], out: Path) -> str:
     ax.set_ylabel("share of admitted compact/local instances")
     ax.set_title("NUMA nodes used beyond the fewest that could hold the instance")
     ax.tick_params(axis="x", rotation=30)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
     return _save(fig, out, "numa_excess.png")
 
 
@@ -136,7 +136,7 @@ def smt(summaries: Sequence[RunSummary], out: Path) -> str:
     ax.set_xticks(list(xs), names, rotation=30, ha="right")
     ax.set_ylabel("per admitted instance (mean of run means)")
     ax.set_title("SMT: cores shared with another instance, cores held only in part")
-    ax.legend()
+    ax.legend(loc="upper right")
     return _save(fig, out, "smt.png")
 
 
@@ -170,7 +170,7 @@ def fragmentation(
         ax.set_ylabel(label, fontsize=8)
     axes[-1].set_xlabel("event")
     axes[0].set_title(f"Fragmentation over time: {topology} {scenario} seed {seed}")
-    axes[0].legend(fontsize=7, ncol=3)
+    axes[0].legend(fontsize=7, ncol=3, loc="upper right")
     return _save(fig, out, "fragmentation.png")
 
 
@@ -214,7 +214,7 @@ def latency_cdf(runs: Sequence[RunDigest], out: Path) -> str:
     ax.set_xlabel("decision latency (ms, log scale); dotted line: 100 ms")
     ax.set_ylabel("share of decisions")
     ax.set_title("Decision latency CDF")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
     return _save(fig, out, "latency_cdf.png")
 
 
@@ -254,7 +254,7 @@ def profiles(summaries: Sequence[RunSummary], out: Path) -> str:
         ax.set_ylim(0, 1.02)
     axes.flat[0].set_ylabel("share of problems")
     axes.flat[2].set_ylabel("share of problems")
-    axes.flat[0].legend(fontsize=7)
+    axes.flat[0].legend(fontsize=7, loc="lower right")
     fig.suptitle("Performance profiles (Dolan-Moré)")
     return _save(fig, out, "profiles.png")
 
