@@ -96,10 +96,15 @@ def plan_command(
 
         render(desc.host, result, explain, stdout_console())
     if result.unplaced:
-        from kerf.cli.render import print_notice
+        from kerf.cli.render import print_error
 
         names = ", ".join(u.name for u in result.unplaced)
-        print_notice(f"unplaced: {names}")
+        print_error(
+            f"{len(result.unplaced)} of {len(wanted)} request(s) not placed: {names}",
+            hint=None
+            if explain
+            else "--explain names the smallest sets of requests that cannot fit together",
+        )
         raise typer.Exit(int(ExitCode.UNPLACED))
 
 
@@ -234,6 +239,9 @@ def render(host: Host, result: Plan, explain: bool, console: Console) -> None:
     status = str(result.status)
     if result.status.value == "feasible" and result.gap is not None:
         status += f" (not proven optimal; gap {result.gap:.2%})"
+    elif result.status.value == "infeasible" and result.placements:
+        # The solver proved that no plan admits more; "infeasible" alone reads as "nothing fits".
+        status += " (not everything fits; no plan places more)"
     console.print(
         Text(
             f"{status}: {len(result.placements)} placed, {len(result.unplaced)} not placed, "

@@ -7,11 +7,16 @@ for a human reading a terminal (warnings, notices, errors) goes to stderr.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+#: Width of tables when stdout is not a terminal and ``COLUMNS`` is unset.
+PIPED_WIDTH = 160
 
 
 def emit_json(data: Any) -> None:
@@ -37,7 +42,12 @@ def print_notice(message: str) -> None:
 
 
 def stdout_console() -> Console:
-    """A rich console on the current stdout (created per call so test runners capture it)."""
+    """A rich console on the current stdout (created per call so test runners capture it).
+
+    Piped or redirected output is not cut to rich's default 80 columns: tables of CPU
+    lists and instance names would wrap mid-word in logs and files. ``COLUMNS`` still
+    decides when it is set."""
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=width)

@@ -88,7 +88,10 @@ def test_unplaced_requests_exit_4_with_their_reasons(kerf: Kerf, host_file: Path
     file = requests_json(tmp_path, WEB, big)
     result = kerf("plan", str(host_file), "--requests", str(file), "--json")
     assert result.exit_code == ExitCode.UNPLACED
-    assert result.stderr == "unplaced: big\n"
+    assert result.stderr.splitlines() == [
+        "error: 1 of 2 request(s) not placed: big",
+        "hint: --explain names the smallest sets of requests that cannot fit together",
+    ]
     data = json.loads(result.stdout)
     assert data["status"] == "infeasible"
     assert [p["name"] for p in data["placements"]] == ["web"]
@@ -102,7 +105,9 @@ def test_unplaced_requests_exit_4_with_their_reasons(kerf: Kerf, host_file: Path
     text = kerf("plan", str(host_file), "--requests", str(file))
     assert text.exit_code == ExitCode.UNPLACED
     assert "not placed: big needs 30 CPUs on one NUMA node" in text.stdout
-    assert text.stdout.splitlines()[-1].startswith("infeasible: 1 placed, 1 not placed")
+    assert text.stdout.splitlines()[-1].startswith(
+        "infeasible (not everything fits; no plan places more): 1 placed, 1 not placed"
+    )
 
 
 def test_explain_shows_the_smallest_conflicting_set(kerf: Kerf, tmp_path: Path) -> None:
