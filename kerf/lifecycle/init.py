@@ -11,6 +11,7 @@ host, no mount.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from kerf.errors import KerfError, ValidationError
@@ -45,7 +46,7 @@ def init(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
         )
     host = desc.host
     baseline = build_baseline(host)
-    notices = [f"{label} is not handed to the kernel: {why}" for label, why in baseline.skipped]
+    notices = _skipped_notices(baseline.skipped)
     if desc.instances or desc.requests:
         count = len(desc.instances) + len(desc.requests)
         notices.append(
@@ -165,3 +166,17 @@ def _summary(session: Session, baseline: Baseline, source: Path) -> dict[str, ob
         ],
         "not_handed_to_kernel": [{"label": label, "reason": why} for label, why in baseline.skipped],
     }
+
+
+def _skipped_notices(skipped: Sequence[tuple[str, str]]) -> list[str]:
+    """One line per reason (seven VFs without a pci-id are one notice, not seven)."""
+    by_reason: dict[str, list[str]] = {}
+    for label, why in skipped:
+        by_reason.setdefault(why, []).append(label)
+    notices = []
+    for why, labels in by_reason.items():
+        if len(labels) == 1:
+            notices.append(f"{labels[0]} is not handed to the kernel: {why}")
+        else:
+            notices.append(f"{len(labels)} units are not handed to the kernel ({', '.join(labels)}): {why}")
+    return notices
