@@ -28,12 +28,20 @@ _FIRST_PAUSE = 0.02
 _MAX_PAUSE = 0.25
 
 
-def _permission_or_input(err: OSError, what: str, path: Path) -> InputError | PermissionDeniedError:
+#: Hint for a state or simulated-host file kerf may not write.
+_ROOT_HINT = "run kerf as a user who may write there (root for the real kernel), or choose another --root"
+
+
+def _permission_or_input(
+    err: OSError, what: str, path: Path, hint: str | None = None
+) -> InputError | PermissionDeniedError:
+    """The error for a failed file operation; ``hint`` replaces the default hint for a
+    permission problem (an output file chosen with ``-o`` wants different advice)."""
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDeniedError(
-            f"cannot {what} {path}: {err.strerror}",
-            hint="run kerf as a user who may write there (root for the real kernel), or choose "
-            "another --root",
+        return PermissionDeniedError(f"cannot {what} {path}: {err.strerror}", hint=hint or _ROOT_HINT)
+    if err.errno in (errno.ENOENT, errno.ENOTDIR):
+        return InputError(
+            f"cannot {what} {path}: {err.strerror}", hint=f"check that the directory {path.parent} exists"
         )
     return InputError(f"cannot {what} {path}: {err.strerror or err}")
 
@@ -66,13 +74,16 @@ def ensure_dir(path: Path, mode: int = 0o755) -> None:
         fsync_dir(folder.parent)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` durably: write a temporary file, fsync, rename, fsync dir."""
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, hint: str | None = None) -> None:
+    """Replace ``path`` with ``data`` durably: write a temporary file, fsync, rename, fsync dir.
+
+    ``hint`` is what a permission error suggests (default: another user or ``--root``).
+    The mode is subject to the umask, as for any new file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     except OSError as err:
-        raise _permission_or_input(err, "write", path) from None
+        raise _permission_or_input(err, "write", path, hint) from None
     try:
         view = memoryview(data)
         while view:
@@ -82,15 +93,20 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise _permission_or_input(err, "write", path) from None
+        raise _permission_or_input(err, "write", path, hint) from None
     os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    try:
+        os.replace(tmp, path)
+    except OSError as err:  # e.g. the target is a directory
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _permission_or_input(err, "write", path, hint) from None
+    fsync_dir(path.parent if str(path.parent) else Path("."))
 
 
-def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o644, hint: str | None = None) -> None:
     """:func:`atomic_write` of UTF-8 text."""
-    atomic_write(path, text.encode("utf-8"), mode=mode)
+    atomic_write(path, text.encode("utf-8"), mode=mode, hint=hint)
 
 
 def remove_durably(path: Path) -> bool:

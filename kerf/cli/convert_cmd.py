@@ -6,17 +6,14 @@ directory, then a rename), so a failed run leaves no partial output behind.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kerf.errors import InputError, PermissionDeniedError
+from kerf.cli.render import output_hint
+from kerf.fsutil import atomic_write
 
 if TYPE_CHECKING:
     from kerf.dts import Tree
@@ -37,7 +34,7 @@ def compile_command(
 
     tree = load(file)
     _report_warnings(tree)
-    write_atomic(output, to_dtb(tree))
+    atomic_write(output, to_dtb(tree), hint=output_hint())
 
 
 def decompile_command(
@@ -55,7 +52,7 @@ def decompile_command(
     if output is None:
         sys.stdout.write(text)
     else:
-        write_atomic(output, text.encode("utf-8"))
+        atomic_write(output, text.encode("utf-8"), hint=output_hint())
 
 
 def _report_warnings(tree: Tree) -> None:
@@ -72,29 +69,3 @@ def _report_warnings(tree: Tree) -> None:
             f"{where}no node has the label '{ref.label}' ({ref.node_path}:{ref.prop_name}); "
             "the cell holds 0xffffffff"
         )
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    directory = path.parent
-    try:
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise _write_error(path, err) from err
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except OSError as err:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise _write_error(path, err) from err
-
-
-def _write_error(path: Path, err: OSError) -> InputError | PermissionDeniedError:
-    reason = err.strerror or str(err)
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDeniedError(f"cannot write {path}: {reason}")
-    return InputError(f"cannot write {path}: {reason}", hint="check that the directory exists")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import errno
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from kerf.errors import InputError, PermissionDeniedError, UsageError
+from kerf.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -94,7 +91,10 @@ def discover(
 
     text = render_dts(discovery)
     if output is not None:
-        write_atomically(output, text)
+        from kerf.cli.render import output_hint
+        from kerf.fsutil import atomic_write_text
+
+        atomic_write_text(output, text, hint=output_hint())
         host = discovery.host
         print_notice(
             f"wrote {output}: {len(host.cpus)} CPUs ({len(host.available)} in the pool), "
@@ -132,34 +132,3 @@ def _size(text: str | None) -> int | None:
         raise UsageError(
             f"--pool-memory expects a size, got {text!r}", hint="for example --pool-memory 48G or 512M"
         ) from None
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a
-    rename, so a reader never sees half a description and an old file survives a failure."""
-    directory = path.parent if str(path.parent) else Path(".")
-    tmp_name: str | None = None
-    try:
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        ) as tmp:
-            tmp_name = tmp.name
-            tmp.write(text)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        # Temporary files are private (0600); the description gets the usual mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, path)
-        tmp_name = None
-    except OSError as err:
-        reason = err.strerror or str(err)
-        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise PermissionDeniedError(
-                f"cannot write {path}: {reason}", hint="choose a writable place with -o"
-            ) from None
-        raise InputError(f"cannot write {path}: {reason}", hint="check that the directory exists") from None
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)

@@ -86,7 +86,10 @@ def plan_command(
     result = plan(desc.host, desc.instances, wanted, options)
     check_plan(desc.host, desc.instances, result, wanted)
     if dump_model is not None:
-        _write(dump_model, result.model_text or "")
+        from kerf.cli.render import output_hint
+        from kerf.fsutil import atomic_write_text
+
+        atomic_write_text(dump_model, result.model_text or "", hint=output_hint("--dump-model"))
     if as_json:
         from kerf.cli.render import emit_json
 
@@ -131,15 +134,6 @@ def check_plan(
             f"the plan fails the validator: {listed}",
             hint="this is a bug in kerf's planner; nothing was written. Please report it with --dump-model",
         )
-
-
-def _write(path: Path, text: str) -> None:
-    from kerf.errors import InputError
-
-    try:
-        path.write_text(text)
-    except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror or err}", hint="check the directory") from None
 
 
 # --- JSON ---------------------------------------------------------------------------------

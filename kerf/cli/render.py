@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 PIPED_WIDTH = 160
 
 
+def output_hint(flag: str = "-o") -> str:
+    """What a permission error on an output file the user chose suggests."""
+    return f"choose a writable place with {flag}"
+
+
 def emit_json(data: Any) -> None:
     """Write one JSON document to stdout."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")

@@ -136,3 +136,27 @@ def test_decompile_of_a_bad_blob_exits_3(runner: CliRunner, tmp_path: Path) -> N
     assert result.exit_code == ExitCode.INPUT
     assert result.stdout == ""
     assert result.stderr == f"error: {blob}: truncated DTB: the header says 4096 bytes, the file has 48\n"
+
+
+@pytest.mark.parametrize("command", ["compile", "decompile"])
+def test_an_output_that_cannot_be_written_is_a_clear_error_and_leaves_nothing(
+    runner: CliRunner, tmp_path: Path, command: str
+) -> None:
+    source = tmp_path / "board.dts"
+    source.write_text(SOURCE)
+    missing = tmp_path / "no-such-dir" / "out"
+    result = runner.invoke(app, [command, str(source), "-o", str(missing)])
+    assert result.exit_code == ExitCode.INPUT
+    assert result.stderr.splitlines() == [
+        f"error: cannot write {missing}: No such file or directory",
+        f"hint: check that the directory {missing.parent} exists",
+    ]
+    # a directory in the way: the rename fails, and the temporary file is cleaned up
+    taken = tmp_path / "taken"
+    (taken / "inside").mkdir(parents=True)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(app, [command, str(source), "-o", str(taken)])
+    assert result.exit_code == ExitCode.INPUT
+    assert result.stderr.startswith(f"error: cannot write {taken}: ")
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
