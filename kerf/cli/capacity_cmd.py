@@ -155,11 +155,11 @@ def render(result: Capacity, console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from kerf.units import format_size
+    from kerf.validate.findings import size_text
 
     shape = result.shape
     policies = f"{shape.cpu_affinity}, {shape.memory_policy}"
-    what = f"{shape.cpu_count} CPUs, {format_size(shape.memory_bytes)} ({policies})"
+    what = f"{shape.cpu_count} CPUs, {size_text(shape.memory_bytes)} ({policies})"
     proven = "" if result.proven else " (not proven: the time limit ran out)"
     console.print(Text(f"{result.count} more instance(s) of {what} fit{proven}; {LIMIT_TEXT[result.limit]}."))
     bounds = ", ".join(f"{name} {value}" for name, value in result.bounds.items() if value is not None)
@@ -171,9 +171,9 @@ def render(result: Capacity, console: Console) -> None:
         table.add_row(
             str(n.node),
             str(n.free_cpus),
-            format_size(n.free_memory),
+            size_text(n.free_memory),
             str(n.instances),
             str(n.cpus_left),
-            format_size(n.memory_left),
+            size_text(n.memory_left),
         )
     console.print(table)

@@ -200,14 +200,14 @@ def render(host: Host, result: Plan, explain: bool, console: Console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from kerf.units import format_size
+    from kerf.validate.findings import size_text
 
     table = Table(title="Placements", title_justify="left")
     for column in ("instance", "id", "CPUs", "NUMA nodes", "memory", "devices", "policies"):
         table.add_column(column, overflow="fold")
     for inst in result.placements:
         data = instance_json(host, inst)
-        memory = ", ".join(f"{format_size(m['bytes'])} on node {m['numa_node']}" for m in data["memory"])
+        memory = ", ".join(f"{size_text(m['bytes'])} on node {m['numa_node']}" for m in data["memory"])
         policies = f"{data['cpu_affinity']}/{data['memory_policy']}"
         cells = (
             inst.name,

@@ -51,7 +51,7 @@ def test_text_mode(kerf: Kerf, tmp_path: Path) -> None:
     result = kerf("capacity", str(small_host(tmp_path)), "--cpu-count", "2", "--memory", "40G")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == "2 more instance(s) of 2 CPUs, 40GiB (compact, local) fit; memory runs out first."
+    assert lines[0] == "2 more instance(s) of 2 CPUs, 40 GiB (compact, local) fit; memory runs out first."
     assert lines[1] == "each resource alone would allow: cpus 6, memory 2"
     assert "Headroom per NUMA node" in result.stdout
 

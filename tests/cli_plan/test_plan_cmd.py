@@ -78,7 +78,7 @@ def test_text_mode_prints_a_table_and_a_verdict(kerf: Kerf, host_file: Path, tmp
     lines = result.stdout.splitlines()
     assert lines[0] == "Placements"
     row = next(line for line in lines if "web" in line)
-    assert "10-11,50-51" in row and "8GiB on node 1" in row and "eth0_vf1" in row
+    assert "10-11,50-51" in row and "8 GiB on node 1" in row and "eth0_vf1" in row
     assert "compact/local exclusive-cores" in row
     assert lines[-1].startswith("optimal: 1 placed, 0 not placed, solved in ")
 
