@@ -31,6 +31,11 @@ _ANY_UNIT = re.compile(r"^(?P<device>[A-Za-z0-9_.,+-]+?)_(?P<kind>vf|ns)\*$")
 _ONE_UNIT = re.compile(r"^(?P<device>[A-Za-z0-9_.,+-]+?)_(?P<kind>vf|ns)(?P<index>\d+)$")
 
 
+#: The largest CPU count a request may ask for: Linux's own ceiling (CONFIG_NR_CPUS is at
+#: most 8192 on x86-64 and 4096 on arm64), rounded up generously.
+MAX_CPU_COUNT = 1 << 16
+
+
 @dataclass(frozen=True)
 class DeviceWant:
     """A device an instance asks for.
@@ -93,6 +98,12 @@ class InstanceRequest:
             )
         if self.cpu_count is not None and self.cpu_count <= 0:
             raise RequestError(f"instance {self.name}: CPU count must be at least 1, got {self.cpu_count}")
+        if self.cpu_count is not None and self.cpu_count > MAX_CPU_COUNT:
+            # Caught here, not by the solver: CP-SAT coefficients are 64-bit integers.
+            raise RequestError(
+                f"instance {self.name}: CPU count {self.cpu_count} is more than any host has",
+                hint=f"kerf accepts at most {MAX_CPU_COUNT} (Linux itself stops at 8192)",
+            )
         if self.cpus is not None:
             if not self.cpus:
                 raise RequestError(f"instance {self.name}: the explicit CPU list is empty")

@@ -148,6 +148,7 @@ def test_a_name_or_id_in_use_is_a_state_error_with_the_next_step(initialised: Ke
         (["--memory", "1G"], "exactly one of --cpus LIST and --cpu-count N"),
         (["--memory", "1G", "--cpus", "1", "--cpu-count", "1"], "exactly one of"),
         (["--memory", "1G", "--cpu-count", "0"], "--cpu-count must be at least 1"),
+        (["--memory", "1G", "--cpu-count", str(1 << 63)], "is more than any host has"),
         (["--memory", "-1G", "--cpu-count", "1"], "must not be negative"),
         (["--memory", "0", "--cpu-count", "1"], "larger than 0"),
         (["--memory", "1000", "--cpu-count", "1"], "not a whole number of 4 KiB pages"),

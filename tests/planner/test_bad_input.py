@@ -9,7 +9,7 @@ from planner.errors import RequestError
 from planner.hardware import Instance
 from planner.memory import allocate_regions
 from planner.policy import CpuAffinity, MemoryPolicy
-from planner.request import DeviceWant, InstanceRequest, PlanStatus
+from planner.request import MAX_CPU_COUNT, DeviceWant, InstanceRequest, PlanStatus
 from planner.solve import plan
 from planner.synthetic import GiB, synthetic_host
 from tests.planner import named_hosts as hosts
@@ -60,6 +60,17 @@ def test_zero_and_negative_counts_are_rejected_when_the_request_is_made() -> Non
         InstanceRequest("web", GiB, cpu_count=0)
     with pytest.raises(RequestError, match="negative"):
         InstanceRequest("web", -1, cpu_count=1)
+
+
+def test_counts_and_sizes_beyond_any_machine_are_rejected_not_handed_to_the_solver() -> None:
+    # CP-SAT takes 64-bit coefficients: 2^63 CPUs once crashed the model builder.
+    with pytest.raises(RequestError, match="more than any host has"):
+        InstanceRequest("web", GiB, cpu_count=1 << 63)
+    # the largest accepted count is a plain "does not fit", with numbers
+    host = hosts.single_socket_ht()
+    result = plan(host, [], [InstanceRequest("web", GiB, cpu_count=MAX_CPU_COUNT)])
+    assert [u.name for u in result.unplaced] == ["web"]
+    assert f"needs {MAX_CPU_COUNT} CPUs" in result.unplaced[0].reason
 
 
 def test_names_must_be_new_and_unique() -> None:
