@@ -118,6 +118,9 @@ class DeviceUnit:
     """One assignable thing: a whole device, one SR-IOV VF, or one NVMe namespace.
 
     ``label`` is how instances refer to it: ``eth0`` (whole), ``eth0_vf1``, ``nvme0_ns2``.
+    ``pci_id`` and ``device_id`` are those of the unit's own PCI function: a VF has an
+    address and a device id of its own (an E810 PF is 0x159b, its VFs 0x1889), a
+    namespace shares its controller's.
     """
 
     label: str
@@ -126,6 +129,7 @@ class DeviceUnit:
     index: int | None = None
     pci_id: str | None = None
     numa_node: int | None = None
+    device_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,10 @@ class Device:
     A device with ``sriov_vfs > 0`` is assigned VF by VF, one with ``namespaces > 0``
     namespace by namespace; any other device is assigned whole. VF numbers are 0-based
     (Linux's ``virtfnN``), namespace ids 1-based.
+
+    Every VF of a device shares one PCI device id, different from the device's own
+    (Linux's ``sriov_vf_device``): ``vf_device_id``. ``vf_device_ids`` holds a VF's id
+    where it differs from that one (or where only per-VF ids are known).
     """
 
     name: str
@@ -152,6 +160,8 @@ class Device:
     namespaces: int = 0
     host_reserved_ns: tuple[int, ...] = ()
     available_ns: tuple[int, ...] = ()
+    vf_device_id: int | None = None
+    vf_device_ids: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -162,19 +172,39 @@ class Device:
             return "nvme"
         return "whole"
 
+    def vf_device_id_of(self, number: int) -> int | None:
+        """VF ``number``'s PCI device id: its own when given, else the one all VFs share."""
+        return self.vf_device_ids.get(number, self.vf_device_id)
+
     def units(self) -> tuple[DeviceUnit, ...]:
         """The units instances may be given (only the available VFs / namespaces)."""
         if self.kind == "sriov":
             return tuple(
-                DeviceUnit(f"{self.name}_vf{n}", self.name, "vf", n, self.vf_pci_ids.get(n), self.numa_node)
+                DeviceUnit(
+                    f"{self.name}_vf{n}",
+                    self.name,
+                    "vf",
+                    n,
+                    self.vf_pci_ids.get(n),
+                    self.numa_node,
+                    self.vf_device_id_of(n),
+                )
                 for n in self.available_vfs
             )
         if self.kind == "nvme":
             return tuple(
-                DeviceUnit(f"{self.name}_ns{n}", self.name, "namespace", n, self.pci_id, self.numa_node)
+                DeviceUnit(
+                    f"{self.name}_ns{n}",
+                    self.name,
+                    "namespace",
+                    n,
+                    self.pci_id,
+                    self.numa_node,
+                    self.device_id,
+                )
                 for n in self.available_ns
             )
-        return (DeviceUnit(self.name, self.name, "whole", None, self.pci_id, self.numa_node),)
+        return (DeviceUnit(self.name, self.name, "whole", None, self.pci_id, self.numa_node, self.device_id),)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ MEMORY_PROPERTIES = (
     "memory-pool-bytes",
     "memory-pool-ranges",
 )
+# A vf@N node: the VF's own PCI address and, when it differs from the device's
+# vf-device-id, its own device id.
+VF_PROPERTIES = ("pci-id", "device-id")
 
 
 @dataclass(frozen=True)
@@ -235,16 +238,20 @@ def _read_device(ctx: Context, node: Node, name: str, index: DeviceIndex) -> Dev
 
     compatible = node.prop("compatible")
     vf_pci_ids: dict[int, str] = {}
+    vf_device_ids: dict[int, int] = {}
     for child in node.children.values():
         if child.base_name not in ("vf", "namespace"):
             continue  # other sub-nodes (e.g. a vendor's own) are not part of the binding
         number = _unit_index(child)
         if child.base_name == "vf":
             index.by_path[child.path] = f"{name}_vf{number}"
-            ctx.check_known(child, ("pci-id",))
+            ctx.check_known(child, VF_PROPERTIES)
             pci = child.prop("pci-id")
             if pci is not None:
                 vf_pci_ids[number] = read_string(pci)
+            own = child.prop("device-id")
+            if own is not None:
+                vf_device_ids[number] = read_u32(own)
         else:
             ctx.check_known(child, ())
             index.by_path[child.path] = f"{name}_ns{number}"
@@ -264,6 +271,8 @@ def _read_device(ctx: Context, node: Node, name: str, index: DeviceIndex) -> Dev
         namespaces=u32("namespaces") or 0,
         host_reserved_ns=cells("host-reserved-ns"),
         available_ns=cells("available-ns"),
+        vf_device_id=u32("vf-device-id"),
+        vf_device_ids=vf_device_ids,
     )
 
 

@@ -116,14 +116,20 @@ def _write_device(parent: Node, device: Device) -> Node:
         node.set_cells("host-reserved-vf", list(device.host_reserved_vfs))
     if device.available_vfs:
         node.set_cells("available-vfs", list(device.available_vfs))
+    if device.vf_device_id is not None:
+        node.set_u32("vf-device-id", device.vf_device_id)
     if device.namespaces:
         node.set_u32("namespaces", device.namespaces)
     if device.host_reserved_ns:
         node.set_cells("host-reserved-ns", list(device.host_reserved_ns))
     if device.available_ns:
         node.set_cells("available-ns", list(device.available_ns))
-    for number, pci_id in sorted(device.vf_pci_ids.items()):
-        node.add_node(f"vf@{number}").set_string("pci-id", pci_id)
+    for number in sorted({*device.vf_pci_ids, *device.vf_device_ids}):
+        vf = node.add_node(f"vf@{number}")
+        if number in device.vf_pci_ids:
+            vf.set_string("pci-id", device.vf_pci_ids[number])
+        if number in device.vf_device_ids:
+            vf.set_u32("device-id", device.vf_device_ids[number])
     return node
 
 

@@ -46,8 +46,16 @@ def devices(draw: st.DrawFn, nodes: list[int]) -> list[Device]:
                 if available
                 else {}
             )
+            # A shared VF device id, and per-VF ids (also for VFs without a pci-id).
+            own = draw(st.dictionaries(st.integers(0, vfs - 1), st.integers(0, 0xFFFF), max_size=3))
             base = replace(
-                base, sriov_vfs=vfs, available_vfs=tuple(available), host_reserved_vfs=(0,), vf_pci_ids=pci
+                base,
+                sriov_vfs=vfs,
+                available_vfs=tuple(available),
+                host_reserved_vfs=(0,),
+                vf_pci_ids=pci,
+                vf_device_id=draw(st.none() | st.integers(0, 0xFFFF)),
+                vf_device_ids=own,
             )
         elif kind == "nvme":
             ns = draw(st.integers(1, 6))

@@ -91,3 +91,38 @@ def test_pci_id_must_be_a_string() -> None:
 def test_vendor_properties_on_devices_are_not_reported() -> None:
     desc = read(host_text(devices="\t\t\teth0: e@0 { interrupts = <5>; vendor,tuning = <1>; };"))
     assert remarks(desc, "binding-unknown-property") == []
+
+
+def test_vfs_have_a_device_id_of_their_own() -> None:
+    """vf-device-id is what every VF is (not the PF's device-id); a vf@N device-id overrides it."""
+    nic = NIC.replace(
+        "\t\t\t\tfast: vf@2",
+        "\t\t\t\tvf-device-id = <0x1889>;\n"
+        '\t\t\t\tvf@1 { pci-id = "0000:17:01.1"; };\n'
+        "\t\t\t\tvf@3 { device-id = <0x1890>; };\n"
+        "\t\t\t\tfast: vf@2",
+    )
+    desc = read(host_text(devices=nic))
+    assert remarks(desc, "binding-unknown-property") == []
+    (eth0,) = desc.host.devices
+    assert (eth0.device_id, eth0.vf_device_id, dict(eth0.vf_device_ids)) == (0x159B, 0x1889, {3: 0x1890})
+    assert [(u.label, u.pci_id, u.device_id) for u in eth0.units()] == [
+        ("eth0_vf1", "0000:17:01.1", 0x1889),
+        ("eth0_vf2", "0000:17:01.2", 0x1889),
+        ("eth0_vf3", None, 0x1890),
+    ]
+
+
+def test_without_a_vf_device_id_a_vf_has_none() -> None:
+    (eth0,) = read(host_text(devices=NIC)).host.devices
+    assert eth0.vf_device_id is None
+    assert {u.device_id for u in eth0.units()} == {None}  # never the PF's 0x159b
+
+
+def test_a_typo_in_a_vf_node_is_reported() -> None:
+    nic = NIC.replace(
+        'vf@2 { pci-id = "0000:17:01.2"; }', 'vf@2 { pci-id = "0000:17:01.2"; devce-id = <1>; }'
+    )
+    (remark,) = remarks(read(host_text(devices=nic)), "binding-unknown-property")
+    assert "'devce-id'" in remark.message
+    assert "device-id, pci-id" in (remark.hint or "")

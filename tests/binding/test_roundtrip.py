@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kerf.binding import HostDescription, host_to_tree, read_host
 from kerf.dts import format_dts, from_dtb, parse, to_dtb
-from planner.hardware import Host, Instance
+from planner.hardware import Device, Host, Instance
 from planner.request import InstanceRequest
 from planner.synthetic import synthetic_host
 from tests.binding.strategies import described
@@ -48,3 +50,25 @@ def test_written_tree_is_standard_dts() -> None:
     assert text.startswith("/dts-v1/;")
     assert "total-bytes = <0x10 0x0>;" in text
     assert "memory-pool-base = <0x4 0x0>;" in text
+
+
+def test_vf_device_ids_are_written_and_read_back() -> None:
+    """The device's vf-device-id and a VF's own device-id (also on a VF without a pci-id)."""
+    nic = Device(
+        "eth0",
+        node_name="ethernet@0",
+        pci_id="0000:17:00.0",
+        vendor_id=0x8086,
+        device_id=0x159B,
+        sriov_vfs=4,
+        available_vfs=(1, 2, 3),
+        vf_pci_ids={1: "0000:17:01.1", 2: "0000:17:01.2"},
+        vf_device_id=0x1889,
+        vf_device_ids={3: 0x1890},
+    )
+    host = replace(synthetic_host("pack:1 core:2 pu:2"), devices=(nic,))
+    text = format_dts(host_to_tree(host))
+    assert "vf-device-id = <0x1889>;" in text
+    assert "device-id = <0x1890>;" in text
+    assert read_host(parse(text, "vf.dts")).host == host
+    assert read_host(from_dtb(to_dtb(host_to_tree(host)), "vf.dtb")).host == host
