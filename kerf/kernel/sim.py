@@ -67,14 +67,17 @@ def machine_from_host(host: Host, arch: Arch) -> Machine:
     for device in host.devices:
         if device.device_type != "pci":
             continue
-        ids = [device.pci_id] if device.pci_id else []
-        ids += [device.vf_pci_ids[n] for n in sorted(device.vf_pci_ids)]
-        for pci_id in ids:
+        functions: list[tuple[str, int | None]] = [(device.pci_id, device.device_id)] if device.pci_id else []
+        for n in sorted(device.vf_pci_ids):
+            # A VF's device id is its own; the PF's only when the description does not say.
+            own = device.vf_device_id_of(n)
+            functions.append((device.vf_pci_ids[n], device.device_id if own is None else own))
+        for pci_id, device_id in functions:
             try:
                 normalized = parse_pci_id(pci_id, f"device {device.name}")
             except SimFailure as err:
                 raise InputError(err.message, hint="pci-id is DDDD:BB:SS.F in hexadecimal") from None
-            pci.append(PciDevice(normalized, device.vendor_id or 0, device.device_id or 0))
+            pci.append(PciDevice(normalized, device.vendor_id or 0, device_id or 0))
     return Machine(arch.value, cpus, sorted(memory, key=lambda r: r.base), pci)
 
 

@@ -7,8 +7,12 @@ request per NUMA node's share of the pool (it allocates the chunks itself), and
 bookkeeping) stays in kerf's state directory.
 
 Which device units the kernel can be handed: a whole device or an SR-IOV VF with a PCI
-function of its own whose vendor and device ids are known. NVMe namespaces share their
-controller's function, so kerf records them but cannot hand them over.
+function of its own whose vendor and device ids are known. A VF carries its physical
+function's vendor id but a device id of its own (the description's ``vf-device-id``, or a
+``device-id`` in its ``vf@N`` node); the kernel matches the function by all three, so a VF
+whose device id is unknown is not handed over rather than handed over with the PF's id.
+NVMe namespaces share their controller's function, so kerf records them but cannot hand
+them over.
 """
 
 from __future__ import annotations
@@ -62,8 +66,8 @@ def kerf_only_reason(host: Host, label: str) -> str | None:
 def _kernel_device(device: Device, unit: DeviceUnit) -> KernelDevice | None:
     if _skip_reason(device, unit) is not None:
         return None
-    assert unit.pci_id is not None and device.vendor_id is not None and device.device_id is not None
-    return KernelDevice(unit.label, normalize_pci_id(unit.pci_id), device.vendor_id, device.device_id)
+    assert unit.pci_id is not None and device.vendor_id is not None and unit.device_id is not None
+    return KernelDevice(unit.label, normalize_pci_id(unit.pci_id), device.vendor_id, unit.device_id)
 
 
 def _skip_reason(device: Device, unit: DeviceUnit) -> str | None:
@@ -76,7 +80,17 @@ def _skip_reason(device: Device, unit: DeviceUnit) -> str | None:
     if unit.pci_id is None:
         what = "the VF" if unit.kind == "vf" else "the device"
         return f"{what} has no pci-id in the host description"
-    if device.vendor_id is None or device.device_id is None:
+    if unit.kind == "vf":
+        if device.vendor_id is None:
+            return "the host description gives no vendor-id, which the kernel requires"
+        if unit.device_id is None:
+            # Not the PF's id: the kernel would look for a function that is not there.
+            return (
+                f"the VF's PCI device id is unknown; add vf-device-id = <0x...>; to device {device.name} "
+                "(the PF's sriov_vf_device in sysfs), or device-id in its vf@N node"
+            )
+        return None
+    if device.vendor_id is None or unit.device_id is None:
         return "the host description gives no vendor-id/device-id, which the kernel requires"
     return None
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from kerf.dts import from_dtb
+from kerf.binding import host_to_tree
+from kerf.dts import format_dts, from_dtb
 from kerf.errors import ExitCode
 from kerf.kernel.sim import SimulatedHost
 from kerf.lifecycle import session as session_module
 from tests.cli_lifecycle.conftest import EXAMPLE, Kerf, tree_files
+from tests.kernel.simhost import dual_node_smt2
 
 
 def test_init_creates_the_simulated_host_and_gives_it_the_baseline(kerf: Kerf, test_host: Path) -> None:
@@ -46,10 +49,25 @@ def test_init_json_lists_what_the_kernel_gets_and_what_it_does_not(kerf: Kerf) -
         {"numa_node": 2, "bytes": 16 << 30},
         {"numa_node": 3, "bytes": 16 << 30},
     ]
-    assert [d["label"] for d in data["devices"]] == ["gpu0"]
+    # eth0's VFs go to the kernel as the functions they are: their own address and the
+    # VF device id (0x1889), not the PF's 0x159b
+    assert data["devices"] == [
+        *(
+            {"label": f"eth0_vf{n}", "pci_id": f"0000:17:01.{n}", "vendor_id": 0x8086, "device_id": 0x1889}
+            for n in range(1, 8)
+        ),
+        {"label": "gpu0", "pci_id": "0000:ca:00.0", "vendor_id": 0x10DE, "device_id": 0x20B0},
+    ]
     skipped = {d["label"]: d["reason"] for d in data["not_handed_to_kernel"]}
-    assert "no pci-id" in skipped["eth0_vf1"]
+    assert sorted(skipped) == ["nvme0_ns2", "nvme0_ns3", "nvme0_ns4"]
     assert "namespace" in skipped["nvme0_ns2"]
+    # the simulated kernel found those functions and took them into the pool (its tree lists
+    # them under their host bridge: /pci@<bus>/pci@<slot>,<function>)
+    pool = from_dtb(SimulatedHost(kerf.root / "kernel").read_device_tree())
+    ids = {
+        node.path: node.props["device-id"].to_u32() for node in pool.root.walk() if "device-id" in node.props
+    }
+    assert ids == {**{f"/pci@17/pci@1,{n}": 0x1889 for n in range(1, 8)}, "/pci@ca/pci@0,0": 0x20B0}
     # ... and says so on stderr, with the instances the example lists
     # one notice per reason, not one per unit
     namespaces = [line for line in result.stderr.splitlines() if "namespace shares" in line]
@@ -58,6 +76,22 @@ def test_init_json_lists_what_the_kernel_gets_and_what_it_does_not(kerf: Kerf) -
         "shares its controller's PCI function; kerf records it but cannot hand it over"
     ]
     assert "also lists 4 instances" in result.stderr
+
+
+def test_a_vf_whose_device_id_is_unknown_is_kept_from_the_kernel_and_init_says_what_to_add(
+    kerf: Kerf, tmp_path: Path
+) -> None:
+    host = dual_node_smt2()
+    nic = replace(host.device_by_name["eth0"], vf_device_id=None)
+    path = tmp_path / "no-vf-id.dts"
+    path.write_text(format_dts(host_to_tree(replace(host, devices=(nic, host.device_by_name["nvme0"])))))
+    result = kerf.ok("init", "--input", str(path), "--json")
+    data = json.loads(result.stdout)
+    assert [d["label"] for d in data["devices"]] == ["nvme0"]  # never a VF with its PF's device id
+    skipped = {d["label"]: d["reason"] for d in data["not_handed_to_kernel"]}
+    assert sorted(skipped) == ["eth0_vf0", "eth0_vf1"]
+    assert "add vf-device-id = <0x...>; to device eth0" in skipped["eth0_vf0"]
+    assert "2 units are not handed to the kernel (eth0_vf0, eth0_vf1)" in result.stderr
 
 
 def test_dry_run_checks_and_shows_but_creates_nothing(kerf: Kerf, test_host: Path) -> None:

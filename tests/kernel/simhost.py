@@ -31,6 +31,7 @@ NIC = Device(
     sriov_vfs=2,
     available_vfs=(0, 1),
     vf_pci_ids={0: "0000:09:10.0", 1: "0000:09:10.1"},
+    vf_device_id=0x1520,  # an I350 VF (the PF is 0x1521)
 )
 NVME = Device("nvme0", pci_id="0000:0a:00.0", vendor_id=0x144D, device_id=0xA808, numa_node=1)
 NODE0_TOP = 16 * GiB
