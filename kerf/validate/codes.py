@@ -59,6 +59,7 @@ CODES: dict[str, tuple[str, str]] = {
     "device-duplicate-name": (E, "two devices have the same name"),
     "device-pci-id-format": (E, "pci-id is not DDDD:BB:SS.F"),
     "device-pci-incomplete": (W, "a PCI device lacks pci-id, vendor-id or device-id (the kernel needs them)"),
+    "device-vf-device-id-missing": (W, "available VFs have a pci-id but no VF device id (vf-device-id)"),
     "device-numa-unknown": (E, "a device's numa-node is not described"),
     "device-vf-range": (E, "a VF number outside 0..sriov-vfs-1"),
     "device-ns-range": (E, "a namespace id outside 1..namespaces"),

@@ -384,6 +384,7 @@ def _check_device(host: Host, device: Device, out: Collector) -> None:
                 hint="copy them from lspci -nn -D",
                 at=resources_at(path),
             )
+        _check_vf_device_ids(device, out)
     if device.numa_node is not None and device.numa_node not in host.node_by_id:
         out.error(
             "device-numa-unknown",
@@ -417,6 +418,28 @@ def _check_device(host: Host, device: Device, out: Collector) -> None:
         limit=f"namespaces = <{device.namespaces}>: namespace ids are 1-{device.namespaces}"
         if device.namespaces
         else "the device declares no namespaces",
+    )
+
+
+def _check_vf_device_ids(device: Device, out: Collector) -> None:
+    """Available VFs with their own pci-id need a device id for the kernel too: a VF's
+    id is not its PF's, and without it ``kerf init`` keeps them from the kernel."""
+    unknown = [
+        n for n in device.available_vfs if n in device.vf_pci_ids and device.vf_device_id_of(n) is None
+    ]
+    if not unknown:
+        return
+    many = len(unknown) > 1
+    out.warning(
+        "device-vf-device-id-missing",
+        f"device {device.name}",
+        f"device {device.name}: VF{'s' if many else ''} {ids_text(unknown)} "
+        f"{'have' if many else 'has'} a pci-id but no PCI device id; "
+        "the kernel needs it to take a VF, so kerf keeps "
+        f"{'them' if many else 'it'} from the kernel",
+        hint="add vf-device-id = <0x...>; to the device (the PF's sriov_vf_device in sysfs, "
+        "or lspci -nn on a VF)",
+        at=resources_at(f"devices/{device.node_name}"),
     )
 
 

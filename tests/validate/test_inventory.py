@@ -294,6 +294,21 @@ CASES: list[tuple[str, Callable[[], Host], Severity, str, SourceLocation | None,
         "device eth0 has no vendor-id, device-id: the kernel needs them to take a PCI device",
     ),
     (
+        "device-vf-device-id-missing",
+        lambda: dual_node_smt2(
+            devices=(
+                replace(ETH0, vf_pci_ids={0: "0000:17:01.0", 1: "0000:17:01.1", 2: "0000:17:01.2"}),
+                NVME0,
+                GPU0,
+            )
+        ),
+        Severity.WARNING,
+        "device eth0",
+        at(21),
+        "device eth0: VFs 1, 2 have a pci-id but no PCI device id; the kernel needs it to take a VF, "
+        "so kerf keeps them from the kernel",
+    ),
+    (
         "device-numa-unknown",
         lambda: dual_node_smt2(devices=(replace(ETH0, numa_node=3), NVME0, GPU0)),
         Severity.ERROR,
@@ -352,6 +367,23 @@ def test_ranges_hint_names_the_limit() -> None:
     finding = only(validate_host(host), "device-vf-range")
     assert finding.hint == "sriov-vfs = <4>: VFs are numbered 0-3"
     assert finding.location is None  # no locations given: findings are still complete
+
+
+def test_vf_device_id_warning_counts_only_available_vfs_without_an_id() -> None:
+    """VF 0 is the host's; VF 2 has its own device-id; VF 3 has no pci-id (nothing to hand
+    over): only VF 1 lacks what the kernel needs."""
+    eth0 = replace(
+        ETH0, vf_pci_ids={0: "0000:17:01.0", 1: "0000:17:01.1", 2: "0000:17:01.2"}, vf_device_ids={2: 0x1889}
+    )
+    finding = only(validate_host(dual_node_smt2(devices=(eth0, NVME0, GPU0))), "device-vf-device-id-missing")
+    assert finding.message.startswith("device eth0: VF 1 has a pci-id but no PCI device id;")
+    assert "vf-device-id = <0x...>;" in (finding.hint or "")
+
+
+def test_a_shared_vf_device_id_or_no_vf_addresses_is_clean() -> None:
+    with_id = replace(ETH0, vf_pci_ids={1: "0000:17:01.1", 2: "0000:17:01.2"}, vf_device_id=0x1889)
+    assert validate_host(dual_node_smt2(devices=(with_id, NVME0, GPU0))).findings == ()
+    assert validate_host(dual_node_smt2(devices=(ETH0, NVME0, GPU0))).findings == ()
 
 
 def test_distance_map_may_be_absent() -> None:
