@@ -13,6 +13,7 @@ Defaults, each overridable:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from kerf.discover.memory import lay_out_pool
@@ -154,6 +155,13 @@ def _devices(
             log.warn(f"{label} (PCI {fact.address}) shows no namespaces: described as a whole device")
         nsids = [ns.nsid for ns in fact.namespaces]
         busy = [ns.nsid for ns in fact.namespaces if ns.host_use]
+        vf_id, vf_ids = _vf_device_ids(fact)
+        if fact.sriov_vfs and vf_id is None:
+            log.warn(
+                f"{label} (PCI {fact.address}): the VFs' PCI device id was not readable "
+                "(no sriov_vf_device, no virtfnN/device); kerf init keeps those VFs from the kernel "
+                "until vf-device-id is added to the description"
+            )
         devices.append(
             Device(
                 name=label,
@@ -170,6 +178,8 @@ def _devices(
                 namespaces=max(nsids, default=0),
                 host_reserved_ns=tuple(busy),
                 available_ns=tuple(n for n in nsids if n not in busy),
+                vf_device_id=vf_id,
+                vf_device_ids=vf_ids,
             )
         )
         by_label[label] = fact
@@ -180,3 +190,20 @@ def _devices(
             uses = "; ".join(u for ns in fact.namespaces for u in ns.host_use)
             log.info(f"{label} {which} with the host ({uses})")
     return devices, by_label, tuple(kept)
+
+
+def _vf_device_ids(fact: PciFact) -> tuple[int | None, dict[int, int]]:
+    """The device id the VFs share and the VFs that differ from it.
+
+    The PF's ``sriov_vf_device`` is the shared id. Without it (older kernels) the id most
+    VFs report is taken as the shared one (the lowest on a tie, to stay deterministic);
+    a VF reporting another id keeps its own. Only VFs that exist are considered.
+    """
+    if not fact.sriov_vfs:
+        return None, {}
+    own = {n: i for n, i in fact.vf_device_ids.items() if n < fact.sriov_vfs}
+    shared = fact.vf_device_id
+    if shared is None and own:
+        counts = Counter(own.values())
+        shared = min(counts, key=lambda i: (-counts[i], i))
+    return shared, {n: i for n, i in sorted(own.items()) if i != shared}

@@ -143,6 +143,8 @@ class PciFact:
 
     ``host_use`` says why the host needs it (mounted filesystems, the default route);
     such a device is kept by the host unless it is divided into VFs or namespaces.
+    A VF's device id is not its PF's: ``vf_device_id`` is what the PF says all its VFs
+    use, ``vf_device_ids`` what each existing VF says itself.
     """
 
     address: str
@@ -158,6 +160,8 @@ class PciFact:
     interfaces: tuple[str, ...] = ()
     block_devices: tuple[str, ...] = ()
     host_use: tuple[str, ...] = ()
+    vf_device_id: int | None = None  # sriov_vf_device: the id every VF shares
+    vf_device_ids: Mapping[int, int] = field(default_factory=dict)  # each virtfnN's own device file
 
     @property
     def base_class(self) -> int:

@@ -2,7 +2,8 @@
 
 Kept: network controllers (class 0x02), storage (0x01, NVMe is 0x0108), display (0x03)
 and processing accelerators (0x12). SR-IOV virtual functions are described through their
-physical function (``virtfnN`` links), never on their own.
+physical function (``virtfnN`` links), never on their own; their device id, which is not
+the PF's, comes from the PF's ``sriov_vf_device`` or each VF's own ``device`` file.
 
 The host's own devices are recognised so that the defaults never give them away: a disk
 with a mounted filesystem or swap (directly or under LVM/RAID, seen as ``holders``) and
@@ -63,6 +64,8 @@ def scan_pci(sys: RootedFs, use: HostUse, log: NoteLog) -> tuple[PciFact, ...]:
                 sriov_total_vfs=sys.integer(f"{base}/sriov_totalvfs") or 0,
                 sriov_vfs=sys.integer(f"{base}/sriov_numvfs") or 0,
                 vf_addresses=_virtual_functions(sys, base),
+                vf_device_id=sys.hex_integer(f"{base}/sriov_vf_device"),
+                vf_device_ids=_vf_device_ids(sys, base),
                 namespaces=namespaces,
                 interfaces=interfaces,
                 block_devices=blocks,
@@ -80,6 +83,17 @@ def _virtual_functions(sys: RootedFs, base: str) -> dict[int, str]:
         if target:
             vfs[n] = target
     return vfs
+
+
+def _vf_device_ids(sys: RootedFs, base: str) -> dict[int, int]:
+    """VF number -> PCI device id, from each ``virtfnN/device`` (the fallback for kernels
+    without ``sriov_vf_device``)."""
+    ids: dict[int, int] = {}
+    for n in sys.numbered(base, "virtfn"):
+        found = sys.integer(f"{base}/virtfn{n}/device")
+        if found is not None:
+            ids[n] = found
+    return ids
 
 
 def _interfaces(sys: RootedFs, base: str) -> tuple[str, ...]:

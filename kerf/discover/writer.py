@@ -295,6 +295,8 @@ def _device(out: _Out, device: Device, fact: PciFact | None) -> None:
         if device.host_reserved_vfs:
             out.cells("host-reserved-vf", device.host_reserved_vfs)
         out.cells("available-vfs", device.available_vfs)
+        if device.vf_device_id is not None:
+            out.prop("vf-device-id", f"<0x{device.vf_device_id:04x}>", "every VF's own PCI device id")
     if device.namespaces:
         names = ", ".join(f"{ns.nsid}={ns.name}" for ns in fact.namespaces) if fact is not None else ""
         out.prop("namespaces", f"<{device.namespaces}>", _join(f"namespace n is {device.name}_nsn", names))
@@ -303,8 +305,13 @@ def _device(out: _Out, device: Device, fact: PciFact | None) -> None:
             out.cells("host-reserved-ns", device.host_reserved_ns, uses or None)
         if device.available_ns:
             out.cells("available-ns", device.available_ns)
-    for number, pci_id in sorted(device.vf_pci_ids.items()):
-        out.line(f"vf@{number} {{ pci-id = {_quote(pci_id)}; }};")
+    for number in sorted({*device.vf_pci_ids, *device.vf_device_ids}):
+        parts = []
+        if number in device.vf_pci_ids:
+            parts.append(f"pci-id = {_quote(device.vf_pci_ids[number])};")
+        if number in device.vf_device_ids:
+            parts.append(f"device-id = <0x{device.vf_device_ids[number]:04x}>;")
+        out.line(f"vf@{number} {{ {' '.join(parts)} }};")
     out.close()
 
 

@@ -60,6 +60,8 @@ class FakePci:
     namespaces: list[int] = field(default_factory=list)  # NVMe namespace ids
     disks: list[str] = field(default_factory=list)  # block devices below it (non-NVMe)
     driver: str | None = None
+    vf_device: int | None = None  # the VFs' device id (default: the PF's + 1)
+    sriov_vf_device: bool = True  # False: a kernel without the sriov_vf_device file
 
 
 class FakeHost:
@@ -268,12 +270,15 @@ class FakeHost:
             self._pci_function(ddir, dev.address, dev.class_code, dev.vendor, dev.device, dev.numa_node)
             if dev.driver:
                 self.link(f"{ddir}/driver", f"sys/bus/pci/drivers/{dev.driver}")
+            vf_device = dev.device + 1 if dev.vf_device is None else dev.vf_device
             if dev.total_vfs:
                 self.write(f"{ddir}/sriov_totalvfs", f"{dev.total_vfs}\n")
                 self.write(f"{ddir}/sriov_numvfs", f"{len(dev.vfs)}\n")
+                if dev.sriov_vf_device:
+                    self.write(f"{ddir}/sriov_vf_device", f"{vf_device:x}\n")  # hex without 0x, as Linux
             for n, vf in enumerate(dev.vfs):
                 vdir = f"sys/devices/pci0000:00/{vf}"
-                self._pci_function(vdir, vf, dev.class_code, dev.vendor, dev.device + 1, dev.numa_node)
+                self._pci_function(vdir, vf, dev.class_code, dev.vendor, vf_device, dev.numa_node)
                 self.link(f"{ddir}/virtfn{n}", vdir)
                 self.link(f"{vdir}/physfn", ddir)
             for name in dev.interfaces:

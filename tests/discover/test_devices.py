@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from kerf.binding import read_host
 from kerf.discover import Discovery, discover_host, render_dts
+from kerf.dts import parse
+from kerf.lifecycle.baseline import build_baseline
+from kerf.validate import validate_description
 from tests.discover.fakehost import FakeHost, FakePci, shape
 
 VFS = ["0000:3b:01.0", "0000:3b:01.1", "0000:3b:01.2", "0000:3b:01.3"]
@@ -118,3 +122,56 @@ def test_missing_pci_directory_is_noted(fake: FakeHost) -> None:
     d = _discover(_machine(fake))
     assert d.host.devices == ()
     assert any("bus/pci/devices is missing" in n.message for n in d.warnings)
+
+
+def _e810(fake: FakeHost, **changes: object) -> FakePci:
+    pf = FakePci(
+        "0000:3b:00.0", 0x020000, 0x8086, 0x159B, numa_node=1, total_vfs=8, vfs=VFS, vf_device=0x1889
+    )
+    for name, value in changes.items():
+        setattr(pf, name, value)
+    _machine(fake).add_pci(pf)
+    return pf
+
+
+def test_vfs_carry_the_device_id_the_pf_gives_them(fake: FakeHost) -> None:
+    _e810(fake)
+    d = _discover(fake)
+    (eth0,) = d.host.devices
+    assert (eth0.device_id, eth0.vf_device_id, dict(eth0.vf_device_ids)) == (0x159B, 0x1889, {})
+    assert {u.device_id for u in eth0.units()} == {0x1889}
+    text = render_dts(d)
+    assert "vf-device-id = <0x1889>;" in text
+    assert 'vf@2 { pci-id = "0000:3b:01.2"; };' in text
+    # what discovery wrote reads back, validates without a VF finding, and hands the VFs
+    # to the kernel with their own id
+    desc = read_host(parse(text, "discovered.dts"))
+    assert desc.host == d.host
+    assert "device-vf-device-id-missing" not in validate_description(desc).codes
+    baseline = build_baseline(desc.host)
+    assert [(k.pci_id, k.device_id) for k in baseline.devices] == [(vf, 0x1889) for vf in VFS]
+
+
+def test_without_sriov_vf_device_each_vfs_own_device_file_is_read(fake: FakeHost) -> None:
+    _e810(fake, sriov_vf_device=False)
+    fake.build()
+    # one VF says something else: it keeps its own id, the others share the common one
+    (fake.sys / "devices/pci0000:00/0000:3b:01.3/device").write_text("0x1890\n")
+    d = discover_host(fake.sys, fake.proc)
+    (eth0,) = d.host.devices
+    assert (eth0.vf_device_id, dict(eth0.vf_device_ids)) == (0x1889, {3: 0x1890})
+    text = render_dts(d)
+    assert 'vf@3 { pci-id = "0000:3b:01.3"; device-id = <0x1890>; };' in text
+    assert read_host(parse(text, "discovered.dts")).host == d.host
+
+
+def test_vfs_whose_device_id_cannot_be_read_are_left_without_one_with_a_warning(fake: FakeHost) -> None:
+    _e810(fake, sriov_vf_device=False)
+    fake.skip = {f"sys/devices/pci0000:00/{vf}/device" for vf in VFS}
+    d = _discover(fake)
+    (eth0,) = d.host.devices
+    assert eth0.vf_device_id is None and dict(eth0.vf_pci_ids) == dict(enumerate(VFS))
+    assert any("VFs' PCI device id was not readable" in n.message for n in d.notes)
+    text = render_dts(d)
+    assert "vf-device-id = " not in text
+    assert "device-vf-device-id-missing" in validate_description(read_host(parse(text, "d.dts"))).codes
