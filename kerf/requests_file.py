@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from kerf.errors import InputError, KerfError, SourceLocation
 from planner.errors import RequestError
@@ -166,15 +166,34 @@ class _Locator:
         for literal in ("true", "false", "null"):
             if self.text.startswith(literal, i):
                 return node, i + len(literal)
+        for constant in ("NaN", "Infinity", "-Infinity"):
+            if self.text.startswith(constant, i):
+                # Python's json module reads these; JSON does not have them.
+                raise InputError(
+                    f"{constant} is not a JSON number",
+                    hint='counts, ids and memory-bytes are whole numbers; sizes may be strings like "4G"',
+                    location=self.where(i),
+                )
         match = self._NUMBER.match(self.text, i)
         assert match is not None, "json.loads accepted the text, so a number is here"
         return node, match.end()
 
 
+class _NonStandardConstant(ValueError):
+    """NaN or Infinity in a JSON text (the locator reports where)."""
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise _NonStandardConstant(name)
+
+
 def parse_json_requests(text: str, filename: str = "<string>") -> tuple[InstanceRequest, ...]:
     """Requests from the JSON text of a request file (see the module documentation)."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_reject_constant)
+    except _NonStandardConstant:
+        _Locator(text, filename).root()  # raises the error at the constant's place
+        raise AssertionError("the locator finds every constant json.loads rejected") from None
     except json.JSONDecodeError as err:
         raise InputError(
             f"invalid JSON: {err.msg}",

@@ -46,6 +46,8 @@ def test_every_field() -> None:
         ('{"name": "w", "cpu-count": 1, "memory": "1G", "devices": [""]}', "empty device reference"),
         ('{"cpu-count": 1, "memory": "1G"}', '"name" is required'),
         ("[1]", "each entry"),
+        ('{"name": "w", "cpu-count": NaN, "memory": "1G"}', "NaN is not a JSON number"),
+        ('{"name": "w", "cpu-count": 1, "memory-bytes": -Infinity}', "-Infinity is not a JSON number"),
     ],
 )
 def test_bad_entries(entry: str, message: str) -> None:
