@@ -114,6 +114,8 @@ def _device(discovery: Discovery, name: str) -> dict[str, Any]:
         "available_vfs": list(device.available_vfs),
         "host_reserved_vfs": list(device.host_reserved_vfs),
         "vf_pci_ids": {str(n): a for n, a in sorted(device.vf_pci_ids.items())},
+        "vf_device_id": device.vf_device_id,
+        "vf_device_ids": {str(n): i for n, i in sorted(device.vf_device_ids.items())},
         "namespaces": device.namespaces,
         "available_ns": list(device.available_ns),
         "host_reserved_ns": list(device.host_reserved_ns),

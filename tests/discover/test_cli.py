@@ -54,7 +54,9 @@ def test_json_output(fake: FakeHost) -> None:
     assert data["cpu_ids"] == "apic"
     assert [c["role"] for c in data["cpus"]][:4] == ["host-reserved"] * 4
     assert data["memory"]["pool_bytes"] == 2 << 30
-    assert data["devices"][0]["name"] == "eth0" and data["devices"][0]["vf_pci_ids"] == {"0": "0000:3b:01.0"}
+    eth0 = data["devices"][0]
+    assert eth0["name"] == "eth0" and eth0["vf_pci_ids"] == {"0": "0000:3b:01.0"}
+    assert eth0["vf_device_id"] == eth0["device_id"] + 1 and eth0["vf_device_ids"] == {}
     assert data["distances"]["matrix"] == [[10, 21], [21, 10]]
     assert {n["severity"] for n in data["notes"]} <= {"warning", "info"}
 
