@@ -10,6 +10,9 @@ journal and finishes the story one way or the other:
 * phase ``commit``: the kernel already holds the result; the new record is written;
 * system calls (load, unload): the kernel says whether the call happened (the instance
   has an image or not); the matching record is written;
+* pool: phase ``commit`` installs the staged host description; before it the batch is
+  rolled back, chunks its memory-add left are given back (:mod:`kerf.lifecycle.pool`)
+  and the staged description is dropped;
 * init: when the kernel's pool has a baseline, the staged host description is installed;
   otherwise it is dropped, and a simulated host that the interrupted init created is
   removed so that ``kerf init`` can run again.
@@ -44,6 +47,10 @@ def recover(session: Session) -> list[str]:
         notice = _recover_batch(session.backend(), state, journal)
     elif journal.operation in CALL_OPERATIONS:
         notice = _recover_call(session.backend(), state, journal)
+    elif journal.operation == "pool":
+        from kerf.lifecycle.pool import recover_pool  # pool builds on this module
+
+        notice = recover_pool(session, journal)
     else:
         notice = f"an interrupted '{journal.operation}' left nothing to repair"
     state.clear_journal()

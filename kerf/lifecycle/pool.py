@@ -1,0 +1,642 @@
+"""``kerf pool``: grow or shrink the pool of a running host to match an edited description.
+
+The kernel takes a baseline only once, while its pool is empty; afterwards the pool
+changes through overlays targeting ``/resources`` (reference §3.2): ``cpu-add`` /
+``cpu-remove``, ``memory-add`` (a ``size`` per NUMA node; the kernel allocates a new
+chunk) / ``memory-remove`` (a whole free chunk, named by its ``reg`` exactly as the pool
+tree lists it), ``device-add`` / ``device-remove``.
+
+Steps: read and validate the edited description (the checks of ``kerf init``); under the
+lock repair, read the kernel and reconcile; refuse a change of the machine's topology
+(kerf's stored description says what the machine is) and anything that would take away
+what an instance holds; compute the difference between the pool the kernel shows and
+the one the description asks for; journal it, write it all-or-nothing, compare the
+resulting pool with the asked one, and install the new description.
+
+What the kernel cannot undo: rolling back a ``/resources memory-add`` leaves the chunk in
+the pool (its base was never recorded, reference §1.7). So after a failed batch, the
+chunks that appeared on a node the batch was growing are given back with a
+``memory-remove`` of their ``reg``. A node only ever grows or shrinks within one batch,
+so these are exactly the chunks the batch added (rolling back a ``memory-remove``
+re-creates a chunk, but only on a node that was shrinking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kerf.errors import KerfError, StateError, ValidationError
+from kerf.kernel.backend import KernelBackend
+from kerf.lifecycle.baseline import KernelDevice, build_baseline, pool_memory_requests
+from kerf.lifecycle.common import Outcome, Prepared, new_batch, prepare, utc_now
+from kerf.lifecycle.faults import checkpoint
+from kerf.lifecycle.kernel_view import Chunk, KernelView, PoolView, read_pool
+from kerf.lifecycle.reconcile import pci_labels
+from kerf.lifecycle.recovery import batch_transactions
+from kerf.lifecycle.session import Session
+from kerf.overlay import (
+    RESOURCES,
+    CpuItem,
+    ItemOperation,
+    Kind,
+    MemoryItem,
+    Operation,
+    OverlayTransaction,
+    PciItem,
+    RollbackFailedError,
+    apply_batch,
+    build_transactions,
+)
+from kerf.state import Journal, StateDir
+from planner.hardware import Host
+
+MAX_FINDINGS_SHOWN = 5
+# Exact-sum search over a node's free chunks: more distinct partial sums than this and
+# the search stops growing (a pool has a handful of chunks per node in practice).
+MAX_SUMS = 1 << 16
+# How many achievable amounts a refusal suggests.
+MAX_SUGGESTIONS = 6
+# Memory group of a pool whose description attributes memory to no NUMA node.
+ANY_NODE: int | None = None
+
+
+class PoolInUseError(StateError):
+    """The new pool would take away something an instance holds, or the pool's chunks
+    cannot give back the asked amount exactly."""
+
+
+class TopologyChangeError(ValidationError):
+    """The edited description changes the machine, not only the pool."""
+
+
+@dataclass(frozen=True)
+class MemoryRemoval:
+    """Memory given back on one node (``None``: the pool is not split by node): the
+    free chunks whose sizes add up to exactly ``size``."""
+
+    node: int | None
+    size: int
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass(frozen=True)
+class PoolChange:
+    """The difference between the kernel's pool and the one a description asks for."""
+
+    cpus_added: tuple[int, ...] = ()
+    cpus_removed: tuple[int, ...] = ()
+    memory_added: tuple[tuple[int | None, int], ...] = ()  # (node, bytes)
+    memory_removed: tuple[MemoryRemoval, ...] = ()
+    devices_added: tuple[KernelDevice, ...] = ()
+    devices_removed: tuple[tuple[str, str], ...] = ()  # (pci id, label)
+    units_added: tuple[str, ...] = ()  # kerf-only units (never handed to the kernel)
+    units_removed: tuple[str, ...] = ()
+
+    @property
+    def touches_kernel(self) -> bool:
+        """True when the kernel's pool has to change."""
+        return bool(
+            self.cpus_added
+            or self.cpus_removed
+            or self.memory_added
+            or self.memory_removed
+            or self.devices_added
+            or self.devices_removed
+        )
+
+    def describe(self) -> str:
+        """``+CPUs 4-5; -8 GiB on node 1; +device eth1`` (empty when nothing changes)."""
+        from kerf.validate.findings import ids_text, size_text
+
+        def on(node: int | None) -> str:
+            return f" on node {node}" if node is not None else ""
+
+        parts: list[str] = []
+        if self.cpus_added:
+            parts.append(f"+CPU{'s' if len(self.cpus_added) > 1 else ''} {ids_text(self.cpus_added)}")
+        if self.cpus_removed:
+            parts.append(f"-CPU{'s' if len(self.cpus_removed) > 1 else ''} {ids_text(self.cpus_removed)}")
+        parts += [f"+{size_text(size)}{on(node)}" for node, size in self.memory_added]
+        parts += [f"-{size_text(r.size)}{on(r.node)}" for r in self.memory_removed]
+        parts += [f"+device {d.label}" for d in self.devices_added]
+        parts += [f"-device {label}" for _, label in self.devices_removed]
+        parts += [f"+unit {label} (kerf only)" for label in self.units_added]
+        parts += [f"-unit {label} (kerf only)" for label in self.units_removed]
+        return "; ".join(parts)
+
+
+def pool(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
+    """Change the kernel's pool to the one the host description in ``source`` asks for."""
+    from kerf.binding import host_to_tree
+    from kerf.dts import format_dts
+
+    host = _load_valid(source)
+    text = format_dts(host_to_tree(host))
+    if dry_run:
+        with session.read_locked():
+            prepared = prepare(session, write=False)
+            change = plan_pool_change(prepared, host)
+            transactions = build_transactions(pool_operations(host, change), tag=new_batch())
+            same_text = session.state.host_text() == text
+        data = _data(session, source, change, transactions, [])
+        data["dry_run"] = True
+        data["overlays"] = [format_dts(t.tree) for t in transactions]
+        if not change.touches_kernel and same_text:
+            return Outcome(f"the pool already matches {source}", data, list(prepared.notices))
+        return Outcome(f"would change the pool: {_summary(change, same_text)}", data, list(prepared.notices))
+
+    with session.locked() as state:
+        prepared = prepare(session)
+        change = plan_pool_change(prepared, host)
+        if not change.touches_kernel and state.host_text() == text:
+            data = _data(session, source, change, [], [])
+            return Outcome(f"the pool already matches {source}", data, list(prepared.notices))
+        batch = new_batch()
+        transactions = build_transactions(pool_operations(host, change), tag=batch)
+        backend = session.mounted_backend()
+        journal = Journal(
+            "pool",
+            batch,
+            started_at=utc_now(),
+            extra={
+                "source": str(source),
+                "chunks_before": [[c.base, c.size] for c in prepared.view.pool.chunks],
+                "growing": _growing_groups(change),
+            },
+        )
+        state.write_pending_host(text)
+        tx_ids = _apply(session, backend, journal, transactions, host)
+        state.install_pending_host()
+        checkpoint("host-installed")
+        state.clear_journal()
+    data = _data(session, source, change, transactions, tx_ids)
+    summary = _summary(change, same_text=False)
+    return Outcome(f"pool: {summary}", data, list(prepared.notices))
+
+
+def _summary(change: PoolChange, same_text: bool) -> str:
+    described = change.describe()
+    if described:
+        return described
+    return "no change to the kernel's pool" + (
+        "" if same_text else "; kerf's copy of the description is updated"
+    )
+
+
+# --- the difference ------------------------------------------------------------------------------
+
+
+def plan_pool_change(prepared: Prepared, host: Host) -> PoolChange:
+    """The pool change from the kernel's pool to ``host``'s; raises TopologyChangeError or
+    PoolInUseError (naming the instances and what they hold) when it cannot be made."""
+    _check_topology(prepared.host, host)
+    view = prepared.view
+    current = view.pool
+    baseline = build_baseline(host)
+    problems: list[str] = []
+
+    lent_cpus = {cpu: inst.name for inst in view.instances.values() for cpu in inst.cpus}
+    want_cpus = set(baseline.cpus)
+    cpus_removed = tuple(sorted(set(current.cpus) - want_cpus))
+    cpus_added = tuple(sorted(want_cpus - set(current.cpus)))
+    problems += [
+        f"CPU {cpu} is held by instance {lent_cpus[cpu]}" for cpu in cpus_removed if cpu in lent_cpus
+    ]
+
+    lent_pci = {pci: inst.name for inst in view.instances.values() for pci in inst.pci_ids}
+    have_pci = set(current.free_pci) | set(lent_pci)
+    want_pci = {d.pci_id: d for d in baseline.devices}
+    old_labels = pci_labels(prepared.host)
+    devices_removed = tuple((pci, old_labels.get(pci, pci)) for pci in sorted(have_pci - set(want_pci)))
+    devices_added = tuple(want_pci[pci] for pci in sorted(set(want_pci) - have_pci))
+    problems += [
+        f"device {label} ({pci}) is held by instance {lent_pci[pci]}"
+        for pci, label in devices_removed
+        if pci in lent_pci
+    ]
+
+    # Units kerf assigns in its records only (NVMe namespaces): they must stay described.
+    for name, record in sorted(prepared.records.items()):
+        gone = [
+            label
+            for label in record.placement.devices
+            if label not in host.unit_by_label and label not in old_labels.values()  # kernel ones: above
+        ]
+        problems += [f"device unit {label} is held by instance {name}" for label in gone]
+    kernel_labels = set(pci_labels(host).values()) | set(old_labels.values())
+    units_added = tuple(sorted(set(host.unit_by_label) - set(prepared.host.unit_by_label) - kernel_labels))
+    units_removed = tuple(sorted(set(prepared.host.unit_by_label) - set(host.unit_by_label) - kernel_labels))
+
+    memory_added, memory_removed, memory_problems, inexact = _memory_change(view, pool_memory_requests(host))
+    problems += memory_problems
+    if problems or inexact:
+        shown = "; ".join([*problems, *inexact])
+        hints = []
+        if problems:
+            hints.append(
+                "shrink or delete those instances first (kerf update / kerf delete), or keep what "
+                "they hold in the pool"
+            )
+        if inexact:
+            hints.append("give back an amount whole free chunks add up to (see above)")
+        raise PoolInUseError(
+            f"the pool cannot change as asked: {shown}. Nothing was changed.", hint="; ".join(hints)
+        )
+    return PoolChange(
+        cpus_added=cpus_added,
+        cpus_removed=cpus_removed,
+        memory_added=memory_added,
+        memory_removed=memory_removed,
+        devices_added=devices_added,
+        devices_removed=devices_removed,
+        units_added=units_added,
+        units_removed=units_removed,
+    )
+
+
+def _groups(requests: Sequence[tuple[int | None, int]]) -> bool:
+    """True when the pool is compared per NUMA node (False: as one amount on any node)."""
+    return all(node is not None for node, _ in requests)
+
+
+def _group_of(node: int | None, per_node: bool) -> int | None:
+    return node if per_node else ANY_NODE
+
+
+def _memory_change(
+    view: KernelView, requests: Sequence[tuple[int | None, int]]
+) -> tuple[tuple[tuple[int | None, int], ...], tuple[MemoryRemoval, ...], list[str], list[str]]:
+    """Memory to add and to give back per node, and why giving back cannot be done:
+    (added, removed, memory instances hold, amounts whole free chunks cannot make)."""
+    from kerf.validate.findings import size_text
+
+    per_node = _groups(requests)
+    pool = view.pool
+    want: dict[int | None, int] = {}
+    for node, size in requests:
+        want[node] = want.get(node, 0) + size
+    have: dict[int | None, int] = {}
+    for chunk in pool.chunks:
+        group = _group_of(chunk.node, per_node)
+        have[group] = have.get(group, 0) + chunk.size
+    regions = view.regions_in_use()
+    owners: dict[int | None, dict[str, int]] = {}
+    for inst in view.instances.values():
+        for region in inst.regions:
+            by_name = owners.setdefault(_group_of(region.node, per_node), {})
+            by_name[inst.name] = by_name.get(inst.name, 0) + region.size
+    added: list[tuple[int | None, int]] = []
+    removed: list[MemoryRemoval] = []
+    problems: list[str] = []
+    inexact: list[str] = []
+    for group in sorted(set(want) | set(have), key=lambda g: -1 if g is None else g):
+        target, current = want.get(group, 0), have.get(group, 0)
+        where = f"node {group}" if group is not None else "the pool"
+        if target > current:
+            added.append((group, target - current))
+            continue
+        if target == current:
+            continue
+        excess = current - target
+        used = sum(owners.get(group, {}).values())
+        if target < used:
+            holders = ", ".join(f"{name} {size_text(size)}" for name, size in sorted(owners[group].items()))
+            problems.append(
+                f"{where} would keep {size_text(target)} of pool memory but instances hold "
+                f"{size_text(used)} there ({holders})"
+            )
+            continue
+        chunks = [c for c in pool.chunks if _group_of(c.node, per_node) == group]
+        free = [c for c in chunks if not any(c.base <= r.base < c.end for r in regions)]
+        picked = exact_chunks(free, excess)
+        if picked is None:
+            inexact.append(_inexact(where, excess, chunks, free))
+            continue
+        removed.append(MemoryRemoval(group, excess, picked))
+    return tuple(added), tuple(removed), problems, inexact
+
+
+def exact_chunks(free: Iterable[Chunk], size: int) -> tuple[Chunk, ...] | None:
+    """The fewest free chunks whose sizes add up to exactly ``size`` (lowest bases first
+    among equals), or None."""
+    best: dict[int, tuple[Chunk, ...]] = {0: ()}
+    for chunk in sorted(free, key=lambda c: c.base):
+        for total, picked in list(best.items()):
+            new = total + chunk.size
+            if new > size:
+                continue
+            known = best.get(new)
+            if known is None and len(best) >= MAX_SUMS:
+                continue
+            if known is None or len(picked) + 1 < len(known):
+                best[new] = (*picked, chunk)
+    found = best.get(size)
+    return found if size > 0 and found is not None else None
+
+
+def _reachable(free: Sequence[Chunk]) -> list[int]:
+    """Every amount whole free chunks add up to (ascending, without 0)."""
+    sums = {0}
+    for chunk in free:
+        sums |= {s + chunk.size for s in sums if len(sums) < MAX_SUMS}
+    return sorted(s for s in sums if s)
+
+
+def _inexact(where: str, excess: int, chunks: Sequence[Chunk], free: Sequence[Chunk]) -> str:
+    from kerf.validate.findings import size_text
+
+    def listed(items: Sequence[Chunk]) -> str:
+        return ", ".join(f"{size_text(c.size)} at {c.base:#x}" for c in items) or "none"
+
+    busy = [c for c in chunks if c not in free]
+    amounts = _reachable(free)
+    nearest = sorted(amounts, key=lambda a: (abs(a - excess), a))[:MAX_SUGGESTIONS]
+    can = ", ".join(size_text(a) for a in sorted(nearest)) or "nothing"
+    return (
+        f"{where} should give back {size_text(excess)}, but the kernel gives back whole free "
+        f"chunks only and no set of them adds up to exactly that (free chunks: {listed(free)}; "
+        f"chunks holding instance memory: {listed(busy)}); {where} can give back {can}"
+    )
+
+
+def _check_topology(old: Host, new: Host) -> None:
+    """Refuse a description of another machine: kerf can change the pool, not the CPUs,
+    NUMA nodes, node memory or device placement the kernel reports."""
+    problems: list[str] = []
+    old_cpus, new_cpus = old.cpu_by_id, new.cpu_by_id
+    for cpu in sorted(set(old_cpus) | set(new_cpus)):
+        if cpu not in new_cpus:
+            problems.append(f"CPU {cpu} is no longer described")
+        elif cpu not in old_cpus:
+            problems.append(f"CPU {cpu} is new")
+        elif old_cpus[cpu].numa_node != new_cpus[cpu].numa_node:
+            problems.append(
+                f"CPU {cpu} moves from NUMA node {old_cpus[cpu].numa_node} to {new_cpus[cpu].numa_node}"
+            )
+    if old.node_ids != new.node_ids:
+        problems.append(f"the NUMA nodes change from {list(old.node_ids)} to {list(new.node_ids)}")
+    else:
+        for node in old.node_ids:
+            if old.node_by_id[node].memory != new.node_by_id[node].memory:
+                problems.append(f"the memory of NUMA node {node} changes")
+    old_units = {u.pci_id: u for d in old.devices for u in d.units() if u.pci_id is not None}
+    for device in new.devices:
+        for unit in device.units():
+            before = old_units.get(unit.pci_id) if unit.pci_id is not None else None
+            if before is not None and before.numa_node != unit.numa_node:
+                problems.append(
+                    f"PCI function {unit.pci_id} moves from NUMA node {before.numa_node} to {unit.numa_node}"
+                )
+    if problems:
+        shown = "; ".join(problems[:MAX_FINDINGS_SHOWN])
+        more = len(problems) - MAX_FINDINGS_SHOWN
+        raise TopologyChangeError(
+            f"the description changes the machine, which kerf pool cannot do: {shown}"
+            + (f" (and {more} more)" if more > 0 else "")
+            + ". Nothing was changed.",
+            hint="kerf pool changes what is in the pool (cpus available, the memory pool, devices "
+            "and VFs); a different machine needs a new pool: delete every instance and start over "
+            "with kerf init",
+        )
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+def pool_operations(host: Host, change: PoolChange) -> list[Operation]:
+    """The change as ``/resources`` operations, in the kernel's pool order: CPUs and
+    devices leave, memory leaves, memory joins, CPUs and devices join."""
+
+    def cpu_items(cpus: Sequence[int]) -> tuple[CpuItem, ...]:
+        return tuple(CpuItem(c, host.cpu_by_id[c].numa_node if c in host.cpu_by_id else None) for c in cpus)
+
+    ops: list[Operation] = []
+    if change.cpus_removed:
+        ops.append(ItemOperation(RESOURCES, Kind.CPU_REMOVE, cpu_items(change.cpus_removed)))
+    if change.devices_removed:
+        items = tuple(PciItem(pci) for pci, _ in change.devices_removed)
+        ops.append(ItemOperation(RESOURCES, Kind.DEVICE_REMOVE, items))
+    chunks = [c for r in change.memory_removed for c in r.chunks]
+    if chunks:
+        gone = tuple(MemoryItem(c.size, c.base, c.node) for c in chunks)
+        ops.append(ItemOperation(RESOURCES, Kind.MEMORY_REMOVE, gone))
+    if change.memory_added:
+        grown = tuple(MemoryItem(size, None, node) for node, size in change.memory_added)
+        ops.append(ItemOperation(RESOURCES, Kind.MEMORY_ADD, grown))
+    if change.cpus_added:
+        ops.append(ItemOperation(RESOURCES, Kind.CPU_ADD, cpu_items(change.cpus_added)))
+    if change.devices_added:
+        items = tuple(PciItem(d.pci_id) for d in change.devices_added)
+        ops.append(ItemOperation(RESOURCES, Kind.DEVICE_ADD, items))
+    return ops
+
+
+def _growing_groups(change: PoolChange) -> dict[str, Any]:
+    """The memory groups the batch grows, for undoing memory-add by hand (journal form)."""
+    nodes = [node for node, _ in change.memory_added]
+    return {"any_node": any(n is None for n in nodes), "nodes": sorted(n for n in nodes if n is not None)}
+
+
+def _leftover_chunks(
+    pool_now: PoolView, chunks_before: Iterable[Sequence[int]], growing: Mapping[str, Any]
+) -> list[Chunk]:
+    """Chunks a rolled-back batch left behind: new chunks on a node it was growing."""
+    before = {(int(base), int(size)) for base, size in chunks_before}
+    nodes = set(growing.get("nodes", []))
+    any_node = bool(growing.get("any_node", False))
+    return [c for c in pool_now.chunks if (c.base, c.size) not in before and (any_node or c.node in nodes)]
+
+
+def _give_back_leftovers(backend: KernelBackend, journal: Journal) -> list[Chunk]:
+    """Remove the chunks a rolled-back ``memory-add`` left in the pool (the kernel cannot)."""
+    from kerf.dts import from_dtb
+
+    now = read_pool(from_dtb(backend.read_device_tree(), "device_tree"))
+    leftovers = _leftover_chunks(
+        now, journal.extra.get("chunks_before", []), journal.extra.get("growing", {})
+    )
+    if leftovers:
+        items = tuple(MemoryItem(c.size, c.base, c.node) for c in leftovers)
+        op = ItemOperation(RESOURCES, Kind.MEMORY_REMOVE, items)
+        # Its own tag: recovery of this batch must not roll the give-back back.
+        apply_batch(backend, build_transactions([op], tag=f"{journal.batch}-undo"))
+    return leftovers
+
+
+def _apply(
+    session: Session,
+    backend: KernelBackend,
+    journal: Journal,
+    transactions: Sequence[OverlayTransaction],
+    host: Host,
+) -> list[int]:
+    """Journal, write all-or-nothing, check the pool, move the journal to its commit phase."""
+    from kerf.dts import from_dtb
+
+    state = session.state
+    state.write_journal(journal)
+    checkpoint("journal-written")
+    want = build_baseline(host)
+    requests = pool_memory_requests(host)
+
+    def verify() -> str | None:
+        got = read_pool(from_dtb(backend.read_device_tree(), "device_tree"))
+        lent = {pci for inst in _instances(backend) for pci in inst}
+        return _pool_differences(got, lent, want.cpus, requests, [d.pci_id for d in want.devices])
+
+    try:
+        written = apply_batch(
+            backend, transactions, after_write=lambda n: checkpoint(f"overlay-written-{n}"), verify=verify
+        )
+    except RollbackFailedError:
+        raise  # the kernel holds part of the batch: the journal stays for the next command
+    except KerfError:
+        _give_back_leftovers(backend, journal)
+        state.discard_pending_host()
+        state.clear_journal()
+        raise
+    checkpoint("batch-applied")
+    state.write_journal(replace(journal, phase="commit"))
+    checkpoint("journal-committed")
+    return [tx.id for tx in written]
+
+
+def _instances(backend: KernelBackend) -> list[tuple[str, ...]]:
+    from kerf.lifecycle.kernel_view import read_kernel
+
+    return [inst.pci_ids for inst in read_kernel(backend).instances.values()]
+
+
+def _pool_differences(
+    got: PoolView,
+    lent_pci: set[str],
+    cpus: Sequence[int],
+    requests: Sequence[tuple[int | None, int]],
+    pci_ids: Sequence[str],
+) -> str | None:
+    """How the kernel's pool differs from the asked one (None when it matches)."""
+    from kerf.validate.findings import ids_text, size_text
+
+    problems = []
+    if set(got.cpus) != set(cpus):
+        problems.append(f"it has CPUs {ids_text(got.cpus) or 'none'} instead of {ids_text(cpus) or 'none'}")
+    per_node = _groups(requests)
+    have: dict[int | None, int] = {}
+    for chunk in got.chunks:
+        group = _group_of(chunk.node, per_node)
+        have[group] = have.get(group, 0) + chunk.size
+    want: dict[int | None, int] = {}
+    for node, size in requests:
+        want[node] = want.get(node, 0) + size
+    if {g: b for g, b in have.items() if b} != {g: b for g, b in want.items() if b}:
+
+        def text(amounts: Mapping[int | None, int]) -> str:
+            return ", ".join(
+                f"{size_text(b)} on node {g}" if g is not None else size_text(b)
+                for g, b in sorted(amounts.items(), key=lambda gb: -1 if gb[0] is None else gb[0])
+                if b
+            )
+
+        problems.append(f"it has memory {text(have) or 'none'} instead of {text(want) or 'none'}")
+    have_pci = set(got.free_pci) | lent_pci
+    if have_pci != set(pci_ids):
+        problems.append(
+            f"it has PCI devices {', '.join(sorted(have_pci)) or 'none'} instead of "
+            f"{', '.join(sorted(pci_ids)) or 'none'}"
+        )
+    if not problems:
+        return None
+    return f"the kernel changed the pool differently from the description: {'; '.join(problems)}"
+
+
+# --- recovery ------------------------------------------------------------------------------------
+
+
+def recover_pool(session: Session, journal: Journal) -> str:
+    """Finish an interrupted ``kerf pool`` (the caller holds the lock and clears the journal):
+    in the commit phase the kernel holds the new pool and the description is installed;
+    before it, the batch is rolled back, chunks its memory-add left are given back and the
+    staged description is dropped."""
+    state: StateDir = session.state
+    if journal.phase == "commit":
+        if state.pending_host_file.exists():
+            state.install_pending_host()
+        return "completed the interrupted 'kerf pool': the kernel already held the new pool"
+    backend = session.backend()
+    undone = []
+    for tx_id in reversed(batch_transactions(backend, journal.batch)):
+        try:
+            backend.rollback(tx_id)
+        except KerfError as err:
+            raise RollbackFailedError(
+                f"an interrupted 'kerf pool' left transaction tx_{tx_id} applied and it cannot be "
+                f"rolled back: {err.message}",
+                hint=err.hint or "fix the cause and run any kerf command to retry",
+                remaining=[tx_id],
+            ) from None
+        undone.append(tx_id)
+    leftovers = _give_back_leftovers(backend, journal)
+    state.discard_pending_host()
+    if not undone and not leftovers:
+        return "an interrupted 'kerf pool' had not changed the kernel yet; nothing to undo"
+    ids = ", ".join(f"tx_{t}" for t in undone) or "no transaction"
+    return f"rolled back the interrupted 'kerf pool' ({ids})"
+
+
+# --- input and output ----------------------------------------------------------------------------
+
+
+def _load_valid(source: Path) -> Host:
+    """The host of a description that passes the validator (the checks of ``kerf init``)."""
+    from kerf.binding import load_host
+    from kerf.validate import validate_description
+
+    desc = load_host(source)
+    report = validate_description(desc)
+    if not report.ok:
+        shown = "; ".join(f"[{f.code}] {f.message}" for f in report.errors[:MAX_FINDINGS_SHOWN])
+        more = len(report.errors) - MAX_FINDINGS_SHOWN
+        raise ValidationError(
+            f"{source} is not a valid host description: {shown}"
+            + (f" (and {more} more)" if more > 0 else ""),
+            hint=f"kerf validate {source} shows every finding with its location",
+        )
+    return desc.host
+
+
+def _data(
+    session: Session,
+    source: Path,
+    change: PoolChange,
+    transactions: Sequence[OverlayTransaction],
+    tx_ids: Sequence[int],
+) -> dict[str, Any]:
+    operations = [t.describe() for t in transactions]
+    return {
+        "backend": session.location.kind.value,
+        "root": str(session.location.kernel_root),
+        "state": str(session.location.state_dir),
+        "source": str(source),
+        "changed": change.touches_kernel,
+        "cpus_added": list(change.cpus_added),
+        "cpus_removed": list(change.cpus_removed),
+        "memory_added": [{"numa_node": node, "bytes": size} for node, size in change.memory_added],
+        "memory_removed": [
+            {
+                "numa_node": r.node,
+                "bytes": r.size,
+                "chunks": [{"base": c.base, "bytes": c.size} for c in r.chunks],
+            }
+            for r in change.memory_removed
+        ],
+        "devices_added": [{"label": d.label, "pci_id": d.pci_id} for d in change.devices_added],
+        "devices_removed": [{"label": label, "pci_id": pci} for pci, label in change.devices_removed],
+        "units_added": list(change.units_added),
+        "units_removed": list(change.units_removed),
+        "transactions": [{"id": t, "operations": op} for t, op in zip(tx_ids, operations, strict=True)]
+        if tx_ids
+        else [{"operations": op} for op in operations],
+    }
