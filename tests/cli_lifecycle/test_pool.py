@@ -1,0 +1,313 @@
+"""`kerf pool`: the pool of a running host grown and shrunk from an edited host description."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kerf.binding import host_to_tree
+from kerf.dts import format_dts, from_dtb
+from kerf.errors import ExitCode
+from kerf.kernel.sim import SimulatedHost
+from kerf.lifecycle.kernel_view import read_kernel, read_pool
+from kerf.overlay import ItemOperation, Kind, MemoryItem, operations_of
+from planner.hardware import Device, Host, MemoryRange
+from tests.cli_lifecycle.conftest import Kerf, tree_files
+from tests.kernel.simhost import dual_node_smt2
+
+GiB = 1 << 30
+
+
+def _sim(kerf: Kerf) -> SimulatedHost:
+    return SimulatedHost(kerf.root / "kernel")
+
+
+def _write(path: Path, host: Host) -> Path:
+    path.write_text(format_dts(host_to_tree(host)))
+    return path
+
+
+def _without_cpus(host: Host, *cpus: int) -> Host:
+    return replace(host, available=frozenset(host.available - set(cpus)))
+
+
+def _node1_pool(host: Host, size: int) -> Host:
+    """The pool of node 1 ending at the node's top (32 GiB) with ``size`` bytes; node 0 as is.
+    The host keeps what the pool does not take."""
+    node0 = host.memory.pool[0]
+    pool = (node0, MemoryRange(32 * GiB - size, size))
+    reserved = host.memory.total_bytes - node0.size - size
+    return replace(host, memory=replace(host.memory, pool=pool, host_reserved_bytes=reserved))
+
+
+def _pool_state(kerf: Kerf) -> tuple[tuple[int, ...], dict[int | None, int], tuple[str, ...]]:
+    """(pool CPUs, bytes per node, PCI devices free or lent) as the kernel shows them."""
+    view = read_kernel(_sim(kerf))
+    lent = {pci for inst in view.instances.values() for pci in inst.pci_ids}
+    return (
+        tuple(sorted(view.pool.cpus)),
+        view.pool.bytes_by_node(),
+        tuple(sorted(set(view.pool.free_pci) | lent)),
+    )
+
+
+@pytest.fixture
+def small(kerf: Kerf, tmp_path: Path) -> Kerf:
+    """The test host initialised without CPUs 6, 7, 14, 15 in the pool."""
+    kerf.ok(
+        "init", "--input", str(_write(tmp_path / "small.dts", _without_cpus(dual_node_smt2(), 6, 7, 14, 15)))
+    )
+    return kerf
+
+
+def test_grow_cpus_and_memory_then_create_uses_them_and_show_has_them(small: Kerf, tmp_path: Path) -> None:
+    wider = _write(tmp_path / "wider.dts", _node1_pool(dual_node_smt2(), 14 * GiB))
+    result = small.ok("pool", "--input", str(wider))
+    assert result.stdout == "pool: +CPUs 6, 7, 14, 15; +2 GiB on node 1\n"
+    assert _pool_state(small) == (tuple(range(16)), {0: 12 * GiB, 1: 14 * GiB}, _pool_state(small)[2])
+    # the new description is kerf's: create may pin the new CPUs, show reports the new pool
+    assert (small.root / "state" / "host.dts").read_text() == wider.read_text()
+    assert not (small.root / "state" / "host.dts.pending").exists()
+    small.ok("create", "web", "--cpus", "6,7", "--memory", "13GiB", "--numa-nodes", "1")
+    shown = json.loads(small.ok("show", "--json").stdout)
+    node1 = shown["host"]["numa_nodes"][1]
+    assert node1["pool_cpus"] == [4, 5, 6, 7, 12, 13, 14, 15]
+    assert node1["pool_bytes"] == 14 * GiB and node1["used_bytes"] == 13 * GiB
+    assert shown["instances"][0]["cpus"] == [6, 7]
+    again = small.ok("pool", "--input", str(wider))
+    assert again.stdout == f"the pool already matches {wider}\n"
+
+
+def test_shrink_cpus_and_memory_gives_back_whole_free_chunks(initialised: Kerf, tmp_path: Path) -> None:
+    host = dual_node_smt2()
+    initialised.ok("pool", "--input", str(_write(tmp_path / "grown.dts", _node1_pool(host, 16 * GiB))))
+    chunks = read_pool(from_dtb(_sim(initialised).read_device_tree())).chunks
+    added = next(c for c in chunks if c.node == 1 and c.size == 4 * GiB)
+    shrunk = _write(tmp_path / "shrunk.dts", _without_cpus(_node1_pool(host, 12 * GiB), 14, 15))
+    result = initialised.ok("pool", "--input", str(shrunk), "--json")
+    data = json.loads(result.stdout)
+    assert data["cpus_removed"] == [14, 15] and data["cpus_added"] == []
+    assert data["memory_removed"] == [
+        {"numa_node": 1, "bytes": 4 * GiB, "chunks": [{"base": added.base, "bytes": 4 * GiB}]}
+    ]
+    [tx] = data["transactions"]
+    cpu_remove, memory_remove = operations_of(_sim(initialised).read_transaction_blob(tx["id"]))
+    assert isinstance(cpu_remove, ItemOperation) and cpu_remove.kind is Kind.CPU_REMOVE
+    assert memory_remove == ItemOperation(
+        "/resources", Kind.MEMORY_REMOVE, (MemoryItem(4 * GiB, added.base, 1),)
+    )
+    cpus, memory, _ = _pool_state(initialised)
+    assert cpus == tuple(c for c in range(16) if c not in (14, 15))
+    assert memory == {0: 12 * GiB, 1: 12 * GiB}
+
+
+def test_memory_that_whole_chunks_cannot_give_back_is_refused_with_numbers(
+    initialised: Kerf, tmp_path: Path
+) -> None:
+    before = tree_files(initialised.root / "kernel")
+    result = initialised(
+        "pool", "--input", str(_write(tmp_path / "less.dts", _node1_pool(dual_node_smt2(), 10 * GiB)))
+    )
+    assert result.exit_code == ExitCode.STATE
+    assert "node 1 should give back 2 GiB" in result.stderr
+    assert "free chunks: 12 GiB at 0x500000000" in result.stderr
+    assert "node 1 can give back 12 GiB" in result.stderr
+    assert tree_files(initialised.root / "kernel") == before
+
+
+def test_remove_and_add_a_device(initialised: Kerf, tmp_path: Path) -> None:
+    host = dual_node_smt2()
+    without = _write(tmp_path / "without.dts", replace(host, devices=host.devices[:1]))
+    assert initialised.ok("pool", "--input", str(without)).stdout == "pool: -device nvme0\n"
+    assert "0000:0a:00.0" not in _pool_state(initialised)[2]
+    refused = initialised("create", "db", "--cpu-count", "1", "--memory", "1G", "--devices", "nvme0")
+    assert refused.exit_code == ExitCode.USAGE  # kerf's description no longer has it
+    back = _write(tmp_path / "back.dts", host)
+    assert initialised.ok("pool", "--input", str(back)).stdout == "pool: +device nvme0\n"
+    initialised.ok("create", "db", "--cpu-count", "1", "--memory", "1G", "--devices", "nvme0")
+
+
+def test_what_instances_hold_is_refused_naming_them_and_nothing_changes(
+    initialised: Kerf, tmp_path: Path
+) -> None:
+    initialised.ok(
+        "create", "web", "--cpus", "4,5", "--memory", "6GiB", "--numa-nodes", "1", "--devices", "nvme0"
+    )
+    host = dual_node_smt2()
+    kernel_before = tree_files(initialised.root / "kernel")
+    description_before = (initialised.root / "state" / "host.dts").read_text()
+    taking = replace(_node1_pool(_without_cpus(host, 5, 6), 4 * GiB), devices=host.devices[:1])
+    result = initialised("pool", "--input", str(_write(tmp_path / "taking.dts", taking)))
+    assert result.exit_code == ExitCode.STATE
+    assert "CPU 5 is held by instance web" in result.stderr
+    assert "device nvme0 (0000:0a:00.0) is held by instance web" in result.stderr
+    assert (
+        "node 1 would keep 4 GiB of pool memory but instances hold 6 GiB there (web 6 GiB)" in result.stderr
+    )
+    assert "CPU 6" not in result.stderr  # free CPUs could go
+    assert "Nothing was changed" in result.stderr
+    assert tree_files(initialised.root / "kernel") == kernel_before
+    assert (initialised.root / "state" / "host.dts").read_text() == description_before
+
+
+def test_a_topology_change_is_refused(initialised: Kerf, tmp_path: Path) -> None:
+    host = dual_node_smt2()
+    cpus = tuple(replace(c, numa_node=0) if c.id == 4 else c for c in host.cpus)
+    nodes = tuple(
+        replace(n, cpus=tuple(sorted((*n.cpus, 4)) if n.id == 0 else tuple(c for c in n.cpus if c != 4)))
+        for n in host.numa_nodes
+    )
+    cores = tuple(replace(c, numa_node=0) if 4 in c.cpus else c for c in host.cores)
+    moved = replace(host, cpus=cpus, numa_nodes=nodes, cores=cores)
+    before = tree_files(initialised.root / "kernel")
+    result = initialised("pool", "--input", str(_write(tmp_path / "moved.dts", moved)))
+    assert result.exit_code == ExitCode.INVALID, result.stderr
+    assert "CPU 4 moves from NUMA node 1 to 0" in result.stderr
+    assert "kerf init" in result.stderr
+    assert tree_files(initialised.root / "kernel") == before
+
+
+def test_dry_run_shows_the_overlay_and_changes_nothing(small: Kerf, tmp_path: Path) -> None:
+    before = tree_files(small.root)
+    wider = _write(tmp_path / "wider.dts", _node1_pool(dual_node_smt2(), 14 * GiB))
+    result = small.ok("pool", "--input", str(wider), "--dry-run", "--json")
+    data = json.loads(result.stdout)
+    assert data["dry_run"] is True and data["cpus_added"] == [6, 7, 14, 15]
+    [dts] = data["overlays"]
+    assert 'target-path = "/resources";' in dts and "memory-add" in dts and "cpu-add" in dts
+    text = small.ok("pool", "--input", str(wider), "--dry-run").stdout
+    assert text == "would change the pool: +CPUs 6, 7, 14, 15; +2 GiB on node 1\n"
+    assert tree_files(small.root) == before
+
+
+def test_a_kernel_refusal_half_way_is_rolled_back_with_the_chunk_it_added(
+    small: Kerf, tmp_path: Path
+) -> None:
+    # eth1 is described but the machine has no such PCI function: the kernel refuses the
+    # device-add after the CPUs and a new chunk joined; the chunk cannot be rolled back by
+    # the kernel, so kerf gives it back itself.
+    host = _node1_pool(dual_node_smt2(), 14 * GiB)
+    eth1 = Device("eth1", pci_id="0000:0b:00.0", vendor_id=0x8086, device_id=0x1521, numa_node=1)
+    ghost = _write(tmp_path / "ghost.dts", replace(host, devices=(*host.devices, eth1)))
+    before = _pool_state(small)
+    description_before = (small.root / "state" / "host.dts").read_text()
+    result = small("pool", "--input", str(ghost))
+    assert result.exit_code == ExitCode.KERNEL
+    assert "the kernel refused the transaction" in result.stderr
+    assert "device-add PCI 0000:0b:00.0 (the pool)" in result.stderr
+    assert "Nothing was changed" in result.stderr
+    assert _pool_state(small) == before
+    sim = _sim(small)
+    assert any("cannot be undone exactly" in line for line in sim.kernel_log())
+    assert all(t.applied for t in sim.transactions())
+    state = small.root / "state"
+    assert (state / "host.dts").read_text() == description_before
+    assert not (state / "journal.json").exists() and not (state / "host.dts.pending").exists()
+
+
+def test_before_init_it_says_to_init(kerf: Kerf, test_host: Path) -> None:
+    result = kerf("pool", "--input", str(test_host))
+    assert result.exit_code == ExitCode.STATE
+    assert "kerf init --input" in result.stderr
+
+
+def test_an_invalid_description_is_refused_like_init(initialised: Kerf, tmp_path: Path) -> None:
+    host = dual_node_smt2()
+    over = replace(host, memory=replace(host.memory, host_reserved_bytes=10 * GiB))
+    result = initialised("pool", "--input", str(_write(tmp_path / "over.dts", over)))
+    assert result.exit_code == ExitCode.INVALID
+    assert "is not a valid host description" in result.stderr
+
+
+GOLDEN_GROW = """\
+/dts-v1/;
+
+/ {
+\tcompatible = "linux,multikernel-overlay";
+\tmk,resources = "kerf-golden 1";
+
+\tfragment@0 {
+\t\ttarget-path = "/resources";
+
+\t\t__overlay__ {
+
+\t\t\tmemory-add {
+
+\t\t\t\tmemory@0 {
+\t\t\t\t\tsize = <0x00 0x80000000>;
+\t\t\t\t\tnuma-node-id = <0x01>;
+\t\t\t\t};
+\t\t\t};
+
+\t\t\tcpu-add {
+
+\t\t\t\tcpu@6 {
+\t\t\t\t\treg = <0x00 0x06>;
+\t\t\t\t\tnuma-node-id = <0x01>;
+\t\t\t\t};
+
+\t\t\t\tcpu@7 {
+\t\t\t\t\treg = <0x00 0x07>;
+\t\t\t\t\tnuma-node-id = <0x01>;
+\t\t\t\t};
+\t\t\t};
+\t\t};
+\t};
+};
+"""
+
+
+@pytest.mark.tools
+def test_a_grow_blob_decompiles_to_the_reviewed_text(small: Kerf, tmp_path: Path) -> None:
+    # Checked against the kernel reference §3.1-§3.4: one /resources fragment, memory-add
+    # with size (no reg) and numa-node-id, cpu-add items as one u64 cell, pool order.
+    dtc = shutil.which("dtc")
+    if dtc is None:
+        if os.environ.get("KERF_REQUIRE_TOOLS") == "1":
+            pytest.fail("dtc is required (KERF_REQUIRE_TOOLS=1) but is not installed")
+        pytest.skip("dtc is not installed")
+    from kerf.lifecycle.pool import PoolChange, pool_operations
+    from kerf.overlay import build_transactions
+
+    change = PoolChange(cpus_added=(6, 7), memory_added=((1, 2 * GiB),))
+    [tx] = build_transactions(pool_operations(dual_node_smt2(), change), tag="kerf-golden")
+    text = subprocess.run(
+        [dtc, "-q", "-I", "dtb", "-O", "dts", "-"], input=tx.blob, capture_output=True, check=True
+    ).stdout.decode()
+    assert text == GOLDEN_GROW
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "point", ["journal-written", "overlay-written-1", "batch-applied", "journal-committed", "host-installed"]
+)
+def test_pool_killed_at_each_point_is_repaired_by_the_next_command(
+    small: Kerf, tmp_path: Path, point: str
+) -> None:
+    import signal
+
+    from tests.cli_lifecycle.processes import kerf_process
+
+    wider = _write(tmp_path / "wider.dts", _node1_pool(dual_node_smt2(), 14 * GiB))
+    state = small.root / "state"
+    pool_before, text_before = _pool_state(small), (state / "host.dts").read_text()
+    crashed = kerf_process(small.root, "pool", "--input", str(wider), env={"KERF_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    small.ok("show")
+    assert not (state / "journal.json").exists() and not (state / "host.dts.pending").exists()
+    assert all(t.applied for t in _sim(small).transactions())
+    if point in ("journal-committed", "host-installed"):  # completed
+        assert _pool_state(small)[:2] == (tuple(range(16)), {0: 12 * GiB, 1: 14 * GiB})
+        assert (state / "host.dts").read_text() == wider.read_text()
+    else:  # rolled back, the chunk a memory-add left included
+        assert _pool_state(small) == pool_before
+        assert (state / "host.dts").read_text() == text_before
+        assert (
+            small.ok("pool", "--input", str(wider)).stdout == "pool: +CPUs 6, 7, 14, 15; +2 GiB on node 1\n"
+        )
