@@ -132,8 +132,8 @@ def _populated(session: Session) -> AlreadyInitialisedError:
     return AlreadyInitialisedError(
         f"the pool of {where} is already initialised (the kernel takes a baseline only once, "
         "while the pool is empty)",
-        hint="see it with kerf show; to start over, delete every instance and use a new, empty "
-        "pool (on a simulated host: a new --root directory)",
+        hint="to change the pool, edit the host description and run kerf pool --input HOST; "
+        "kerf show shows the pool as it is",
     )
 
 
