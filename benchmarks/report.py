@@ -180,6 +180,56 @@ def targets(summaries: Sequence[RunSummary], runs: Sequence[RunDigest]) -> list[
     return [*lines, ""]
 
 
+def reading(summaries: Sequence[RunSummary], runs: Sequence[RunDigest]) -> list[str]:
+    """Why the admission and quality targets can be missed while every decision is
+    optimal, with this run's numbers (the targets above say whether they were missed)."""
+    o1 = o1_summaries(runs)
+    checked = sum(o.checked for o in o1)
+    # a choice that differs only in the tie-break tier is as good: that tier only orders equals
+    equal = sum(o.equal + o.worse_by_tier.get("tiebreak", 0) for o in o1)
+    beaten = sum(len(o.better) for o in o1)
+    admission = [t for t in paired_tests(summaries, ["admission"]) if t.n]
+    wins = sum(t.better for t in admission)
+    losses = sum(t.worse for t in admission)
+    keys = {s.key for s in summaries if s.contender == PLANNER}
+    lines = ["## Reading the targets", ""]
+    if checked:
+        lines.append(
+            f"- **Each decision.** On {checked} sampled states, every baseline's choice was scored against "
+            f"the planner's on the very same state by the documented objective: {equal / checked:.0%} were "
+            f"as good (equal on every quality tier), the rest worse, and {beaten} better. "
+            + (
+                "Per decision the planner is never beaten; that is what CP-SAT proves."
+                if not beaten
+                else "Each better one is listed under O1 below: a planner defect to investigate."
+            )
+        )
+    lines.append(
+        "- **A whole sequence.** Admissions over a sequence are not a per-decision property: what fits "
+        "later depends on where earlier requests went and on what arrives next, which no online "
+        "allocator knows. The planner's tiers rank the current request's NUMA locality, SMT sharing "
+        "and the fragmentation it leaves; they do not reserve room for a future shape. A greedy rule "
+        "that happens to leave the right hole admits more on that seed, another rule on the next seed. "
+        f"Against each baseline separately, the planner admitted more in {wins} paired runs and fewer "
+        f"in {losses} (ties dropped), over {len(keys)} (host, sequence, seed) cases; the target compares "
+        "it with the best of eight baselines chosen after the fact for each case, which a single online "
+        "policy cannot be expected to match everywhere."
+    )
+    lines.append(
+        "- **Quality over a run.** Per-instance figures of a whole run are averaged over different "
+        "instances on different states (a contender that admits more also places the harder requests "
+        "late, on a fuller host), so a run-level difference is not a decision the planner got wrong; "
+        "the per-state comparison above is the like-for-like one."
+    )
+    lines.append(
+        "- **Gangs.** A gang is solved one quality tier at a time, each proven before the next; with "
+        "one CP-SAT worker (required for reproducible plans) the proof of the last tiers on 24 requests "
+        "can take longer than 2 s. When the limit stops the search the plan is valid and marked "
+        "`feasible` with its proven bound (benchmarks/results/planner_targets.md measures this alone)."
+    )
+    return [*lines, ""]
+
+
 def _tail_admission(summaries: Sequence[RunSummary]) -> dict[str, float]:
     """Contender -> admitted share of S3's requests after the punch (all runs given)."""
     totals: dict[str, list[int]] = {}
@@ -469,6 +519,7 @@ def write_report(runs: Sequence[RunDigest], out: Path, info: RunInfo) -> Path:
         "",
     ]
     lines += targets(summaries, runs)
+    lines += reading(summaries, runs)
     lines += summary_table(summaries)
     lines += admission_table(summaries)
     lines += phase_table(summaries)

@@ -39,6 +39,7 @@ def test_tiny_run_writes_report_plots_and_raw_results(tmp_path: Path) -> None:
     assert "error" not in result.stderr
     report = (out / "report.md").read_text()
     assert "## Targets" in report and "| S1 |" in report
+    assert "## Reading the targets" in report and "Per decision the planner is never beaten" in report
     for figure in EXPECTED_FIGURES:
         assert (out / figure).stat().st_size > 1000
         assert f"]({figure})" in report
