@@ -13,12 +13,18 @@ what an instance holds; compute the difference between the pool the kernel shows
 the one the description asks for; journal it, write it all-or-nothing, compare the
 resulting pool with the asked one, and install the new description.
 
+Giving memory back: the kernel removes whole free chunks only. When no set of a node's
+free chunks adds up to exactly the excess, the batch gives back the free chunks with the
+smallest total above it and re-adds the difference on the same node (``memory-remove``
+runs before ``memory-add`` in the pool fragment), so no instance memory is touched.
+
 What the kernel cannot undo: rolling back a ``/resources memory-add`` leaves the chunk in
-the pool (its base was never recorded, reference §1.7). So after a failed batch, the
-chunks that appeared on a node the batch was growing are given back with a
-``memory-remove`` of their ``reg``. A node only ever grows or shrinks within one batch,
-so these are exactly the chunks the batch added (rolling back a ``memory-remove``
-re-creates a chunk, but only on a node that was shrinking).
+the pool (its base was never recorded, reference §1.7), and rolling back a
+``memory-remove`` regrows the pool by the same size at another base. So after a failed
+batch each node's pool total must come back to its total before the batch: kerf gives
+back, with a ``memory-remove`` of their ``reg``, the chunks that are new on the node and
+add up to exactly what it holds too much. When regrowing a removed chunk fails for want of
+room (the chunk a re-add made sits in it), kerf gives that chunk back first and retries.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from kerf.overlay import (
     OverlayTransaction,
     PciItem,
     RollbackFailedError,
+    TransactionFailedError,
     apply_batch,
     build_transactions,
 )
@@ -57,8 +64,6 @@ MAX_FINDINGS_SHOWN = 5
 # Exact-sum search over a node's free chunks: more distinct partial sums than this and
 # the search stops growing (a pool has a handful of chunks per node in practice).
 MAX_SUMS = 1 << 16
-# How many achievable amounts a refusal suggests.
-MAX_SUGGESTIONS = 6
 # Memory group of a pool whose description attributes memory to no NUMA node.
 ANY_NODE: int | None = None
 
@@ -75,11 +80,29 @@ class TopologyChangeError(ValidationError):
 @dataclass(frozen=True)
 class MemoryRemoval:
     """Memory given back on one node (``None``: the pool is not split by node): the
-    free chunks whose sizes add up to exactly ``size``."""
+    free ``chunks`` removed, which add up to ``size + readded``; ``readded`` bytes are
+    added back on the same node in the same batch (0 when the chunks make ``size``
+    exactly)."""
 
     node: int | None
     size: int
     chunks: tuple[Chunk, ...]
+    readded: int = 0
+
+    def describe(self) -> str:
+        """``-4 GiB on node 3`` or ``-4 GiB on node 3 (16 GiB chunk at 0x... given back,
+        12 GiB re-added)``."""
+        from kerf.validate.findings import size_text
+
+        text = f"-{size_text(self.size)}" + (f" on node {self.node}" if self.node is not None else "")
+        if not self.readded:
+            return text
+        if len(self.chunks) == 1:
+            [chunk] = self.chunks
+            gone = f"{size_text(chunk.size)} chunk at {chunk.base:#x}"
+        else:
+            gone = "chunks " + ", ".join(f"{size_text(c.size)} at {c.base:#x}" for c in self.chunks)
+        return f"{text} ({gone} given back, {size_text(self.readded)} re-added)"
 
 
 @dataclass(frozen=True)
@@ -120,7 +143,7 @@ class PoolChange:
         if self.cpus_removed:
             parts.append(f"-CPU{'s' if len(self.cpus_removed) > 1 else ''} {ids_text(self.cpus_removed)}")
         parts += [f"+{size_text(size)}{on(node)}" for node, size in self.memory_added]
-        parts += [f"-{size_text(r.size)}{on(r.node)}" for r in self.memory_removed]
+        parts += [r.describe() for r in self.memory_removed]
         parts += [f"+device {d.label}" for d in self.devices_added]
         parts += [f"-device {label}" for _, label in self.devices_removed]
         parts += [f"+unit {label} (kerf only)" for label in self.units_added]
@@ -163,7 +186,9 @@ def pool(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
             started_at=utc_now(),
             extra={
                 "source": str(source),
-                "chunks_before": [[c.base, c.size] for c in prepared.view.pool.chunks],
+                "chunks_before": [[c.base, c.size, c.node] for c in prepared.view.pool.chunks],
+                "per_node": _groups(pool_memory_requests(host)),
+                "added": [[node, size] for node, size in _memory_adds(change)],
                 "growing": _growing_groups(change),
             },
         )
@@ -241,7 +266,10 @@ def plan_pool_change(prepared: Prepared, host: Host) -> PoolChange:
                 "they hold in the pool"
             )
         if inexact:
-            hints.append("give back an amount whole free chunks add up to (see above)")
+            hints.append(
+                "give back at most what the node's free chunks hold (see above); an instance "
+                "that shrinks or goes frees its memory"
+            )
         raise PoolInUseError(
             f"the pool cannot change as asked: {shown}. Nothing was changed.", hint="; ".join(hints)
         )
@@ -270,7 +298,7 @@ def _memory_change(
     view: KernelView, requests: Sequence[tuple[int | None, int]]
 ) -> tuple[tuple[tuple[int | None, int], ...], tuple[MemoryRemoval, ...], list[str], list[str]]:
     """Memory to add and to give back per node, and why giving back cannot be done:
-    (added, removed, memory instances hold, amounts whole free chunks cannot make)."""
+    (added, removed, memory instances hold, amounts the free chunks do not hold)."""
     from kerf.validate.findings import size_text
 
     per_node = _groups(requests)
@@ -312,10 +340,16 @@ def _memory_change(
         chunks = [c for c in pool.chunks if _group_of(c.node, per_node) == group]
         free = [c for c in chunks if not any(c.base <= r.base < c.end for r in regions)]
         picked = exact_chunks(free, excess)
-        if picked is None:
-            inexact.append(_inexact(where, excess, chunks, free))
+        if picked is not None:
+            removed.append(MemoryRemoval(group, excess, picked))
             continue
-        removed.append(MemoryRemoval(group, excess, picked))
+        # No exact set: give back a little more in whole free chunks and add the rest back.
+        covering = covering_chunks(free, excess)
+        if covering is None:
+            inexact.append(_too_little(where, excess, chunks, free))
+            continue
+        readded = sum(c.size for c in covering) - excess
+        removed.append(MemoryRemoval(group, excess, covering, readded))
     return tuple(added), tuple(removed), problems, inexact
 
 
@@ -337,28 +371,48 @@ def exact_chunks(free: Iterable[Chunk], size: int) -> tuple[Chunk, ...] | None:
     return found if size > 0 and found is not None else None
 
 
-def _reachable(free: Sequence[Chunk]) -> list[int]:
-    """Every amount whole free chunks add up to (ascending, without 0)."""
-    sums = {0}
-    for chunk in free:
-        sums |= {s + chunk.size for s in sums if len(sums) < MAX_SUMS}
-    return sorted(s for s in sums if s)
+def covering_chunks(free: Iterable[Chunk], size: int) -> tuple[Chunk, ...] | None:
+    """The free chunks with the smallest total of at least ``size`` (fewest chunks among
+    equal totals, lowest bases first), or None when all of them hold less."""
+    chunks = sorted(free, key=lambda c: c.base)
+    if size <= 0 or sum(c.size for c in chunks) < size:
+        return None
+    best: dict[int, tuple[Chunk, ...]] = {0: ()}
+    for chunk in chunks:
+        for total, picked in list(best.items()):
+            if total >= size:
+                continue  # one more chunk only makes a covering set larger
+            new = total + chunk.size
+            known = best.get(new)
+            if known is None and len(best) >= MAX_SUMS:
+                continue
+            if known is None or len(picked) + 1 < len(known):
+                best[new] = (*picked, chunk)
+    covering = [total for total in best if total >= size]
+    if covering:
+        return best[min(covering)]
+    # The search stopped growing before reaching size: the largest chunks first still cover it.
+    picked_list: list[Chunk] = []
+    for chunk in sorted(chunks, key=lambda c: (-c.size, c.base)):
+        picked_list.append(chunk)
+        if sum(c.size for c in picked_list) >= size:
+            break
+    return tuple(sorted(picked_list, key=lambda c: c.base))
 
 
-def _inexact(where: str, excess: int, chunks: Sequence[Chunk], free: Sequence[Chunk]) -> str:
+def _too_little(where: str, excess: int, chunks: Sequence[Chunk], free: Sequence[Chunk]) -> str:
     from kerf.validate.findings import size_text
 
     def listed(items: Sequence[Chunk]) -> str:
         return ", ".join(f"{size_text(c.size)} at {c.base:#x}" for c in items) or "none"
 
     busy = [c for c in chunks if c not in free]
-    amounts = _reachable(free)
-    nearest = sorted(amounts, key=lambda a: (abs(a - excess), a))[:MAX_SUGGESTIONS]
-    can = ", ".join(size_text(a) for a in sorted(nearest)) or "nothing"
+    held = sum(c.size for c in free)
     return (
         f"{where} should give back {size_text(excess)}, but the kernel gives back whole free "
-        f"chunks only and no set of them adds up to exactly that (free chunks: {listed(free)}; "
-        f"chunks holding instance memory: {listed(busy)}); {where} can give back {can}"
+        f"chunks only and they hold {size_text(held)} together (free chunks: {listed(free)}; "
+        f"chunks holding instance memory: {listed(busy)}); {where} can give back at most "
+        f"{size_text(held)}"
     )
 
 
@@ -423,8 +477,9 @@ def pool_operations(host: Host, change: PoolChange) -> list[Operation]:
     if chunks:
         gone = tuple(MemoryItem(c.size, c.base, c.node) for c in chunks)
         ops.append(ItemOperation(RESOURCES, Kind.MEMORY_REMOVE, gone))
-    if change.memory_added:
-        grown = tuple(MemoryItem(size, None, node) for node, size in change.memory_added)
+    adds = _memory_adds(change)
+    if adds:
+        grown = tuple(MemoryItem(size, None, node) for node, size in adds)
         ops.append(ItemOperation(RESOURCES, Kind.MEMORY_ADD, grown))
     if change.cpus_added:
         ops.append(ItemOperation(RESOURCES, Kind.CPU_ADD, cpu_items(change.cpus_added)))
@@ -434,36 +489,125 @@ def pool_operations(host: Host, change: PoolChange) -> list[Operation]:
     return ops
 
 
+def _memory_adds(change: PoolChange) -> list[tuple[int | None, int]]:
+    """The batch's ``memory-add`` items: each growing node's growth and each shrinking
+    node's re-added remainder (a node only grows or only shrinks, so one item per node)."""
+    adds = [*change.memory_added, *((r.node, r.readded) for r in change.memory_removed if r.readded)]
+    return sorted(adds, key=lambda ns: -1 if ns[0] is None else ns[0])
+
+
 def _growing_groups(change: PoolChange) -> dict[str, Any]:
-    """The memory groups the batch grows, for undoing memory-add by hand (journal form)."""
-    nodes = [node for node, _ in change.memory_added]
+    """The memory groups the batch adds memory to (journal form, informative)."""
+    nodes = [node for node, _ in _memory_adds(change)]
     return {"any_node": any(n is None for n in nodes), "nodes": sorted(n for n in nodes if n is not None)}
 
 
-def _leftover_chunks(
-    pool_now: PoolView, chunks_before: Iterable[Sequence[int]], growing: Mapping[str, Any]
-) -> list[Chunk]:
-    """Chunks a rolled-back batch left behind: new chunks on a node it was growing."""
-    before = {(int(base), int(size)) for base, size in chunks_before}
-    nodes = set(growing.get("nodes", []))
-    any_node = bool(growing.get("any_node", False))
-    return [c for c in pool_now.chunks if (c.base, c.size) not in before and (any_node or c.node in nodes)]
+def _chunks_before(extra: Mapping[str, Any]) -> list[tuple[int, int, int | None]]:
+    """The journal's ``chunks_before`` as (base, size, node); journals of earlier kerf
+    versions hold [base, size] pairs (node None)."""
+    out = []
+    for entry in extra.get("chunks_before", []):
+        node = entry[2] if len(entry) > 2 else None
+        out.append((int(entry[0]), int(entry[1]), None if node is None else int(node)))
+    return out
+
+
+def _new_chunks_by_group(
+    pool_now: PoolView, before: Sequence[tuple[int, int, int | None]], per_node: bool
+) -> dict[int | None, list[Chunk]]:
+    """Chunks not in the pool before the batch, per memory group."""
+    known = {(base, size) for base, size, _ in before}
+    new: dict[int | None, list[Chunk]] = {}
+    for chunk in pool_now.chunks:
+        if (chunk.base, chunk.size) not in known:
+            new.setdefault(_group_of(chunk.node, per_node), []).append(chunk)
+    return new
+
+
+def _leftover_chunks(pool_now: PoolView, extra: Mapping[str, Any]) -> list[Chunk]:
+    """Chunks a rolled-back batch left behind: per memory group, the new chunks that add
+    up to exactly what the group holds beyond its total before the batch (a rolled-back
+    ``memory-add`` leaves its chunk; a rolled-back ``memory-remove`` regrows the same size
+    at another base, which is what the group had)."""
+    before = _chunks_before(extra)
+    if "per_node" not in extra:
+        # A journal of an earlier kerf: its batches grew or shrank a node, never both, so
+        # the new chunks on a growing node are exactly the ones the batch added.
+        growing = extra.get("growing", {})
+        nodes = set(growing.get("nodes", []))
+        any_node = bool(growing.get("any_node", False))
+        known = {(base, size) for base, size, _ in before}
+        return [c for c in pool_now.chunks if (c.base, c.size) not in known and (any_node or c.node in nodes)]
+    per_node = bool(extra["per_node"])
+    total_before: dict[int | None, int] = {}
+    for _, size, node in before:
+        group = _group_of(node, per_node)
+        total_before[group] = total_before.get(group, 0) + size
+    total_now: dict[int | None, int] = {}
+    for chunk in pool_now.chunks:
+        group = _group_of(chunk.node, per_node)
+        total_now[group] = total_now.get(group, 0) + chunk.size
+    new = _new_chunks_by_group(pool_now, before, per_node)
+    leftovers: list[Chunk] = []
+    for group, total in total_now.items():
+        extra_bytes = total - total_before.get(group, 0)
+        picked = exact_chunks(new.get(group, []), extra_bytes) if extra_bytes > 0 else None
+        # No exact set: leave the group as it is rather than take a chunk the batch did not make.
+        leftovers += picked or ()
+    return sorted(leftovers, key=lambda c: c.base)
+
+
+def _added_chunks(pool_now: PoolView, extra: Mapping[str, Any]) -> list[Chunk]:
+    """The chunks the batch's ``memory-add`` made, while its rollback is under way: per
+    group, the new chunks that add up to exactly what the batch added there."""
+    if "per_node" not in extra:
+        return []
+    per_node = bool(extra["per_node"])
+    new = _new_chunks_by_group(pool_now, _chunks_before(extra), per_node)
+    added: list[Chunk] = []
+    for node, size in extra.get("added", []):
+        group = _group_of(None if node is None else int(node), per_node)
+        added += exact_chunks(new.get(group, []), int(size)) or ()
+    return sorted(added, key=lambda c: c.base)
+
+
+def _read_pool(backend: KernelBackend) -> PoolView:
+    from kerf.dts import from_dtb
+
+    return read_pool(from_dtb(backend.read_device_tree(), "device_tree"))
+
+
+def _give_back(backend: KernelBackend, journal: Journal, chunks: Sequence[Chunk]) -> None:
+    """``memory-remove`` of ``chunks``, under its own tag: recovery of the batch must not
+    roll the give-back back."""
+    if chunks:
+        items = tuple(MemoryItem(c.size, c.base, c.node) for c in chunks)
+        op = ItemOperation(RESOURCES, Kind.MEMORY_REMOVE, items)
+        apply_batch(backend, build_transactions([op], tag=f"{journal.batch}-undo"))
 
 
 def _give_back_leftovers(backend: KernelBackend, journal: Journal) -> list[Chunk]:
-    """Remove the chunks a rolled-back ``memory-add`` left in the pool (the kernel cannot)."""
-    from kerf.dts import from_dtb
-
-    now = read_pool(from_dtb(backend.read_device_tree(), "device_tree"))
-    leftovers = _leftover_chunks(
-        now, journal.extra.get("chunks_before", []), journal.extra.get("growing", {})
-    )
-    if leftovers:
-        items = tuple(MemoryItem(c.size, c.base, c.node) for c in leftovers)
-        op = ItemOperation(RESOURCES, Kind.MEMORY_REMOVE, items)
-        # Its own tag: recovery of this batch must not roll the give-back back.
-        apply_batch(backend, build_transactions([op], tag=f"{journal.batch}-undo"))
+    """Bring each node's pool total back to its total before the rolled-back batch."""
+    leftovers = _leftover_chunks(_read_pool(backend), journal.extra)
+    _give_back(backend, journal, leftovers)
     return leftovers
+
+
+def _retry_rollback(backend: KernelBackend, journal: Journal, remaining: Sequence[int]) -> bool:
+    """After a rollback failed: give back the chunks the batch's ``memory-add`` made (a
+    removed chunk regrows only where there is room, and a re-added remainder may sit in
+    it) and roll back ``remaining`` (ascending ids) again. False when the batch made no
+    chunk or the retry fails as well."""
+    try:
+        added = _added_chunks(_read_pool(backend), journal.extra)
+        if not added:
+            return False
+        _give_back(backend, journal, added)
+        for tx_id in reversed(remaining):
+            backend.rollback(tx_id)
+    except KerfError:
+        return False
+    return True
 
 
 def _apply(
@@ -491,8 +635,16 @@ def _apply(
         written = apply_batch(
             backend, transactions, after_write=lambda n: checkpoint(f"overlay-written-{n}"), verify=verify
         )
-    except RollbackFailedError:
-        raise  # the kernel holds part of the batch: the journal stays for the next command
+    except RollbackFailedError as err:
+        if not _retry_rollback(backend, journal, err.remaining):
+            raise  # the kernel holds part of the batch: the journal stays for the next command
+        _give_back_leftovers(backend, journal)
+        state.discard_pending_host()
+        state.clear_journal()
+        raise TransactionFailedError(
+            f"{err.message}; kerf gave back the chunks the batch had added and the rollback "
+            "then completed. Nothing was changed."
+        ) from None
     except KerfError:
         _give_back_leftovers(backend, journal)
         state.discard_pending_host()
@@ -571,6 +723,9 @@ def recover_pool(session: Session, journal: Journal) -> str:
         try:
             backend.rollback(tx_id)
         except KerfError as err:
+            if _retry_rollback(backend, journal, [tx_id]):
+                undone.append(tx_id)
+                continue
             raise RollbackFailedError(
                 f"an interrupted 'kerf pool' left transaction tx_{tx_id} applied and it cannot be "
                 f"rolled back: {err.message}",
@@ -629,6 +784,7 @@ def _data(
                 "numa_node": r.node,
                 "bytes": r.size,
                 "chunks": [{"base": c.base, "bytes": c.size} for c in r.chunks],
+                "readded_bytes": r.readded,
             }
             for r in change.memory_removed
         ],

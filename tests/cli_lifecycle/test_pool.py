@@ -94,7 +94,12 @@ def test_shrink_cpus_and_memory_gives_back_whole_free_chunks(initialised: Kerf, 
     data = json.loads(result.stdout)
     assert data["cpus_removed"] == [14, 15] and data["cpus_added"] == []
     assert data["memory_removed"] == [
-        {"numa_node": 1, "bytes": 4 * GiB, "chunks": [{"base": added.base, "bytes": 4 * GiB}]}
+        {
+            "numa_node": 1,
+            "bytes": 4 * GiB,
+            "chunks": [{"base": added.base, "bytes": 4 * GiB}],
+            "readded_bytes": 0,
+        }
     ]
     [tx] = data["transactions"]
     cpu_remove, memory_remove = operations_of(_sim(initialised).read_transaction_blob(tx["id"]))
@@ -107,17 +112,86 @@ def test_shrink_cpus_and_memory_gives_back_whole_free_chunks(initialised: Kerf, 
     assert memory == {0: 12 * GiB, 1: 12 * GiB}
 
 
-def test_memory_that_whole_chunks_cannot_give_back_is_refused_with_numbers(
+def _node_chunks(kerf: Kerf, node: int) -> list[tuple[int, int]]:
+    """(base, size) of the kernel's pool chunks on ``node``, by address."""
+    chunks = read_pool(from_dtb(_sim(kerf).read_device_tree())).chunks
+    return sorted((c.base, c.size) for c in chunks if c.node == node)
+
+
+def test_part_of_a_one_chunk_node_is_given_back_by_removing_it_and_re_adding_the_rest(
     initialised: Kerf, tmp_path: Path
 ) -> None:
+    assert _node_chunks(initialised, 1) == [(0x500000000, 12 * GiB)]
+    less = _write(tmp_path / "less.dts", _node1_pool(dual_node_smt2(), 10 * GiB))
+    dry = initialised.ok("pool", "--input", str(less), "--dry-run").stdout
+    expected = "-2 GiB on node 1 (12 GiB chunk at 0x500000000 given back, 10 GiB re-added)"
+    assert dry == f"would change the pool: {expected}\n"
+    data = json.loads(initialised.ok("pool", "--input", str(less), "--json").stdout)
+    assert data["memory_added"] == []
+    assert data["memory_removed"] == [
+        {
+            "numa_node": 1,
+            "bytes": 2 * GiB,
+            "chunks": [{"base": 0x500000000, "bytes": 12 * GiB}],
+            "readded_bytes": 10 * GiB,
+        }
+    ]
+    # one transaction: the whole chunk leaves, then the remainder joins on the same node
+    [tx] = data["transactions"]
+    remove, add = operations_of(_sim(initialised).read_transaction_blob(tx["id"]))
+    assert remove == ItemOperation("/resources", Kind.MEMORY_REMOVE, (MemoryItem(12 * GiB, 0x500000000, 1),))
+    assert add == ItemOperation("/resources", Kind.MEMORY_ADD, (MemoryItem(10 * GiB, None, 1),))
+    assert _pool_state(initialised)[1] == {0: 12 * GiB, 1: 10 * GiB}
+    [(_, size)] = _node_chunks(initialised, 1)
+    assert size == 10 * GiB
+    node1 = json.loads(initialised.ok("show", "--json").stdout)["host"]["numa_nodes"][1]
+    assert node1["pool_bytes"] == 10 * GiB and node1["used_bytes"] == 0
+    assert (initialised.root / "state" / "host.dts").read_text() == less.read_text()
+    # the smaller pool is usable: an instance takes what is left on the node
+    initialised.ok("create", "web", "--cpu-count", "2", "--memory", "10GiB", "--numa-nodes", "1")
+    again = initialised.ok("pool", "--input", str(less))
+    assert again.stdout == f"the pool already matches {less}\n"
+
+
+def test_a_shrink_that_whole_free_chunks_make_exactly_re_adds_nothing(
+    initialised: Kerf, tmp_path: Path
+) -> None:
+    host = dual_node_smt2()
+    initialised.ok("pool", "--input", str(_write(tmp_path / "grown.dts", _node1_pool(host, 14 * GiB))))
+    small_chunk = next(c for c in _node_chunks(initialised, 1) if c[1] == 2 * GiB)
+    back = _write(tmp_path / "back.dts", _node1_pool(host, 12 * GiB))
+    result = initialised.ok("pool", "--input", str(back), "--json")
+    data = json.loads(result.stdout)
+    assert data["memory_removed"] == [
+        {
+            "numa_node": 1,
+            "bytes": 2 * GiB,
+            "chunks": [{"base": small_chunk[0], "bytes": 2 * GiB}],
+            "readded_bytes": 0,
+        }
+    ]
+    [tx] = data["transactions"]
+    [remove] = operations_of(_sim(initialised).read_transaction_blob(tx["id"]))
+    assert isinstance(remove, ItemOperation) and remove.kind is Kind.MEMORY_REMOVE
+    assert _node_chunks(initialised, 1) == [(0x500000000, 12 * GiB)]
+
+
+def test_memory_the_free_chunks_do_not_hold_is_refused_with_numbers(
+    initialised: Kerf, tmp_path: Path
+) -> None:
+    host = dual_node_smt2()
+    initialised.ok("pool", "--input", str(_write(tmp_path / "grown.dts", _node1_pool(host, 14 * GiB))))
+    free_chunk = next(c for c in _node_chunks(initialised, 1) if c[1] == 2 * GiB)
+    initialised.ok("create", "web", "--cpu-count", "2", "--memory", "6GiB", "--numa-nodes", "1")
     before = tree_files(initialised.root / "kernel")
-    result = initialised(
-        "pool", "--input", str(_write(tmp_path / "less.dts", _node1_pool(dual_node_smt2(), 10 * GiB)))
-    )
+    result = initialised("pool", "--input", str(_write(tmp_path / "less.dts", _node1_pool(host, 8 * GiB))))
     assert result.exit_code == ExitCode.STATE
-    assert "node 1 should give back 2 GiB" in result.stderr
-    assert "free chunks: 12 GiB at 0x500000000" in result.stderr
-    assert "node 1 can give back 12 GiB" in result.stderr
+    assert "node 1 should give back 6 GiB" in result.stderr
+    assert "they hold 2 GiB together" in result.stderr
+    assert f"free chunks: 2 GiB at {free_chunk[0]:#x}" in result.stderr
+    assert "chunks holding instance memory: 12 GiB at 0x500000000" in result.stderr
+    assert "node 1 can give back at most 2 GiB" in result.stderr
+    assert "Nothing was changed" in result.stderr
     assert tree_files(initialised.root / "kernel") == before
 
 
@@ -283,6 +357,38 @@ def test_a_grow_blob_decompiles_to_the_reviewed_text(small: Kerf, tmp_path: Path
     assert text == GOLDEN_GROW
 
 
+@pytest.mark.parametrize("keep", [10 * GiB, 4 * GiB])
+def test_a_kernel_refusal_half_way_through_a_remove_and_re_add_restores_each_node(
+    initialised: Kerf, tmp_path: Path, keep: int
+) -> None:
+    # Node 1 gives back its one 12 GiB chunk and re-adds the rest; then the kernel refuses
+    # the device-add of eth1 (no such PCI function). Rolling back leaves the re-added chunk
+    # and regrows 12 GiB at another base; with 10 GiB kept there is no room for that until
+    # kerf has given the re-added chunk back. Either way node 1 ends with 12 GiB again.
+    host = _node1_pool(dual_node_smt2(), keep)
+    eth1 = Device("eth1", pci_id="0000:0b:00.0", vendor_id=0x8086, device_id=0x1521, numa_node=1)
+    ghost = _write(tmp_path / "ghost.dts", replace(host, devices=(*host.devices, eth1)))
+    before = _pool_state(initialised)
+    description_before = (initialised.root / "state" / "host.dts").read_text()
+    result = initialised("pool", "--input", str(ghost))
+    assert result.exit_code == ExitCode.KERNEL
+    assert "device-add PCI 0000:0b:00.0 (the pool)" in result.stderr
+    assert "Nothing was changed" in result.stderr
+    assert _pool_state(initialised) == before
+    [(_, size)] = _node_chunks(initialised, 1)
+    assert size == 12 * GiB
+    sim = _sim(initialised)
+    assert any("cannot be undone exactly" in line for line in sim.kernel_log())
+    assert all(t.applied for t in sim.transactions())
+    state = initialised.root / "state"
+    assert (state / "host.dts").read_text() == description_before
+    assert not (state / "journal.json").exists() and not (state / "host.dts.pending").exists()
+    # the same shrink without the ghost device goes through afterwards
+    shrink = _write(tmp_path / "shrink.dts", host)
+    initialised.ok("pool", "--input", str(shrink))
+    assert _pool_state(initialised)[1] == {0: 12 * GiB, 1: keep}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "point", ["journal-written", "overlay-written-1", "batch-applied", "journal-committed", "host-installed"]
@@ -311,3 +417,63 @@ def test_pool_killed_at_each_point_is_repaired_by_the_next_command(
         assert (
             small.ok("pool", "--input", str(wider)).stdout == "pool: +CPUs 6, 7, 14, 15; +2 GiB on node 1\n"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "point", ["journal-written", "overlay-written-1", "batch-applied", "journal-committed", "host-installed"]
+)
+def test_a_remove_and_re_add_killed_at_each_point_is_repaired_by_the_next_command(
+    initialised: Kerf, tmp_path: Path, point: str
+) -> None:
+    import signal
+
+    from tests.cli_lifecycle.processes import kerf_process
+
+    # 10 GiB kept of the 12 GiB chunk: rolling back needs the re-added chunk given back first.
+    less = _write(tmp_path / "less.dts", _node1_pool(dual_node_smt2(), 10 * GiB))
+    state = initialised.root / "state"
+    pool_before, text_before = _pool_state(initialised), (state / "host.dts").read_text()
+    crashed = kerf_process(initialised.root, "pool", "--input", str(less), env={"KERF_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    initialised.ok("show")
+    assert not (state / "journal.json").exists() and not (state / "host.dts.pending").exists()
+    assert all(t.applied for t in _sim(initialised).transactions())
+    if point in ("journal-committed", "host-installed"):  # completed
+        assert _pool_state(initialised) == (pool_before[0], {0: 12 * GiB, 1: 10 * GiB}, pool_before[2])
+        assert (state / "host.dts").read_text() == less.read_text()
+    else:  # rolled back: node 1 holds 12 GiB in one chunk again
+        assert _pool_state(initialised) == pool_before
+        [(_, size)] = _node_chunks(initialised, 1)
+        assert size == 12 * GiB
+        assert (state / "host.dts").read_text() == text_before
+        expected = "pool: -2 GiB on node 1 (12 GiB chunk at "
+        assert initialised.ok("pool", "--input", str(less)).stdout.startswith(expected)
+        assert _pool_state(initialised)[1] == {0: 12 * GiB, 1: 10 * GiB}
+
+
+def test_the_give_back_after_a_rollback_brings_each_node_to_its_total_before() -> None:
+    from kerf.lifecycle.kernel_view import Chunk, PoolView
+    from kerf.lifecycle.pool import _leftover_chunks, covering_chunks, exact_chunks
+
+    node0 = Chunk(0x100000000, 12 * GiB, 0)
+    # node 1 gave back 12 GiB at 0x500000000 and re-added 4 GiB; the rollback regrew 12 GiB
+    # elsewhere and left the 4 GiB chunk: only that one goes
+    after = PoolView(chunks=(node0, Chunk(0x400000000, 12 * GiB, 1), Chunk(0x700000000, 4 * GiB, 1)))
+    extra = {
+        "chunks_before": [[0x100000000, 12 * GiB, 0], [0x500000000, 12 * GiB, 1]],
+        "per_node": True,
+        "added": [[1, 4 * GiB]],
+    }
+    assert _leftover_chunks(after, extra) == [Chunk(0x700000000, 4 * GiB, 1)]
+    # a journal of an earlier kerf: [base, size] pairs and the nodes it grew
+    grown = PoolView(chunks=(node0, Chunk(0x500000000, 12 * GiB, 1), Chunk(0x480000000, 2 * GiB, 1)))
+    old = {"chunks_before": [[0x100000000, 12 * GiB], [0x500000000, 12 * GiB]], "growing": {"nodes": [1]}}
+    assert _leftover_chunks(grown, old) == [Chunk(0x480000000, 2 * GiB, 1)]
+    # the chunk selection: exact when possible, else the smallest covering total, fewest chunks
+    free = [Chunk(0x0, 8 * GiB, 0), Chunk(0x200000000, 8 * GiB, 0), Chunk(0x400000000, 16 * GiB, 0)]
+    assert exact_chunks(free, 10 * GiB) is None
+    assert covering_chunks(free, 10 * GiB) == (free[2],)
+    assert covering_chunks(free, 4 * GiB) == (free[0],)
+    assert covering_chunks(free, 20 * GiB) == (free[0], free[2])
+    assert covering_chunks(free, 33 * GiB) is None
