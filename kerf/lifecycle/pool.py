@@ -69,8 +69,8 @@ ANY_NODE: int | None = None
 
 
 class PoolInUseError(StateError):
-    """The new pool would take away something an instance holds, or the pool's chunks
-    cannot give back the asked amount exactly."""
+    """The new pool would take away something an instance holds, or a node's free chunks
+    hold less than it should give back."""
 
 
 class TopologyChangeError(ValidationError):
