@@ -190,9 +190,12 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+    # the load says whether the wall times below had the cores to themselves
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
         f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"OR-Tools {version('ortools')}, {platform.system()} {platform.release()}"
+        f"OR-Tools {version('ortools')}, {platform.system()} {platform.release()}, "
+        f"load average {load:.1f} when the run ended"
     )
 
 
@@ -272,11 +275,15 @@ EXPLANATION = [
     "- One request: met. The model has about a hundred integer variables (core classes "
     "instead of CPUs) and all tiers are optimised in one weighted solve.",
     "- Gangs of 24: proven optimal within the default 10 s limit, but mostly not within 2 s. "
-    "A batch is solved one tier at a time (12 quality tiers), each proven before the next; "
-    "admission, NUMA, balance and distance take well under a second together, and the time "
-    "goes into proving the last units of the `span` and `smt` bounds (the best plan is usually "
-    "found early; the table's 2 s column shows how far the bound is from it). The tie-break "
-    "gets 5% of the limit and is not needed for `optimal`.",
+    "A batch is solved one tier at a time (the quality tiers of docs/planner.md; the moved_* "
+    "tiers are constant without rebalance or update and cost nothing), each proven before the "
+    "next. Every solve pays a presolve of the whole model (0.1-0.2 s of CPU here), so the easy "
+    "tiers (admission, NUMA, balance, distance) add up to about a second; the rest goes into "
+    "proving the last units of `span`, `smt` and `fragmentation` (the best plan is usually "
+    "found early; the table's 2 s column shows how far the bound is from it). A tier that the "
+    "solution in hand already holds at its lower bound (`unplaced_cpus` when everything fits, "
+    "a zero `numa`) is fixed without a solve. The tie-break gets 5% of the limit and is not "
+    "needed for `optimal`.",
     "- Tried while building this (same host, same gangs): the default `linearization_level` "
     "left the `span` bound open for over 20 s where level 2 closes it in under 3 s; one weighted "
     "objective over several tiers was much slower than one tier at a time (one group ran 60 s "
@@ -284,6 +291,23 @@ EXPLANATION = [
     "prove where counting the CPUs taken from free units takes under a second; 8 workers (on 2 "
     "cores) prove `span` about twice as fast but make plans depend on thread timing, which the "
     "project's determinism rule forbids.",
+    "- Tried for the 2 s target, measured in CP-SAT deterministic time (d) and CPU seconds "
+    "because the 2-core machine was shared (wall times up to 3x the CPU time). On the `span`, "
+    "`smt` and `fragmentation` models of the 5 gangs (sum 7.2 d as shipped): "
+    "`use_optimization_hints` off 6.7 d, pseudo-cost branching, objective shaving and max-HS "
+    "7.2 d (no change), `use_objective_lb_search` 8.1 d, LP branching 8.8 d, "
+    "`add_lp_constraints_lazily` off 9.2 d, portfolio branching 9.5 d, `symmetry_level` 4 11.3 d, "
+    "hint search 17.5 d, interleaved search 21.4 d, lb-tree search 24.3 d, core-based "
+    "optimisation 35.6 d (`span` not proven in 10 s). Each setting speeds some tiers up and "
+    "slows others several-fold: the hard tier moves, the total does not drop. End to end on 10 "
+    "gangs (seeds 100-109, 20 s limit; 22.6 d, 9/10 proven, as shipped): "
+    "`use_objective_lb_search` 18.4 d, 9/10; one presolve pass (`max_presolve_iterations` 1) "
+    "halves each presolve (0.14 -> 0.06 s) but 20.3 d and 71 s of CPU against 59 s; the two "
+    "admission tiers as one weighted group 23.8 d, 8/10. Formulation: the groups-used link "
+    "counted in CPUs (Σ t·pieces ≤ cap·flag) changed nothing (8.3 d against 8.1 d, 5 gangs); "
+    "cuts saying that a node holding fewer of a request's CPUs than a core has threads holds a "
+    "partial core left the root `smt` bound where it was (15 for an optimum of 19 on gang 0) "
+    "and made that tier 3-4x slower on gangs 0 and 2. None of these was kept.",
 ]
 
 
