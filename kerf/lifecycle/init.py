@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kerf.errors import KerfError, ValidationError
 from kerf.lifecycle.baseline import Baseline, build_baseline
@@ -25,25 +26,18 @@ from kerf.lifecycle.session import Session
 from kerf.state import Journal
 from planner.hardware import Host
 
+if TYPE_CHECKING:
+    from kerf.binding import HostDescription
+
 MAX_FINDINGS_SHOWN = 5
 
 
 def init(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
     """Initialise the pool from the host description in ``source``."""
-    from kerf.binding import host_to_tree, load_host
+    from kerf.binding import host_to_tree
     from kerf.dts import format_dts, to_dtb
-    from kerf.validate import validate_description
 
-    desc = load_host(source)
-    report = validate_description(desc)
-    if not report.ok:
-        shown = "; ".join(f"[{f.code}] {f.message}" for f in report.errors[:MAX_FINDINGS_SHOWN])
-        more = len(report.errors) - MAX_FINDINGS_SHOWN
-        raise ValidationError(
-            f"{source} is not a valid host description: {shown}"
-            + (f" (and {more} more)" if more > 0 else ""),
-            hint=f"kerf validate {source} shows every finding with its location",
-        )
+    desc = load_valid_description(source)
     host = desc.host
     baseline = build_baseline(host)
     notices = _skipped_notices(baseline.skipped)
@@ -180,3 +174,22 @@ def _skipped_notices(skipped: Sequence[tuple[str, str]]) -> list[str]:
         else:
             notices.append(f"{len(labels)} units are not handed to the kernel ({', '.join(labels)}): {why}")
     return notices
+
+
+def load_valid_description(source: Path) -> HostDescription:
+    """The host description in ``source``, refused unless the validator passes it (the
+    checks of ``kerf init`` and ``kerf pool``)."""
+    from kerf.binding import load_host
+    from kerf.validate import validate_description
+
+    desc = load_host(source)
+    report = validate_description(desc)
+    if not report.ok:
+        shown = "; ".join(f"[{f.code}] {f.message}" for f in report.errors[:MAX_FINDINGS_SHOWN])
+        more = len(report.errors) - MAX_FINDINGS_SHOWN
+        raise ValidationError(
+            f"{source} is not a valid host description: {shown}"
+            + (f" (and {more} more)" if more > 0 else ""),
+            hint=f"kerf validate {source} shows every finding with its location",
+        )
+    return desc

@@ -39,9 +39,10 @@ from kerf.kernel.backend import KernelBackend
 from kerf.lifecycle.baseline import KernelDevice, build_baseline, pool_memory_requests
 from kerf.lifecycle.common import Outcome, Prepared, new_batch, prepare, utc_now
 from kerf.lifecycle.faults import checkpoint
+from kerf.lifecycle.init import load_valid_description
 from kerf.lifecycle.kernel_view import Chunk, KernelView, PoolView, read_pool
 from kerf.lifecycle.reconcile import pci_labels
-from kerf.lifecycle.recovery import batch_transactions
+from kerf.lifecycle.recovery import roll_back_batch
 from kerf.lifecycle.session import Session
 from kerf.overlay import (
     RESOURCES,
@@ -156,7 +157,7 @@ def pool(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
     from kerf.binding import host_to_tree
     from kerf.dts import format_dts
 
-    host = _load_valid(source)
+    host = load_valid_description(source).host
     text = format_dts(host_to_tree(host))
     if dry_run:
         with session.read_locked():
@@ -718,21 +719,9 @@ def recover_pool(session: Session, journal: Journal) -> str:
             state.install_pending_host()
         return "completed the interrupted 'kerf pool': the kernel already held the new pool"
     backend = session.backend()
-    undone = []
-    for tx_id in reversed(batch_transactions(backend, journal.batch)):
-        try:
-            backend.rollback(tx_id)
-        except KerfError as err:
-            if _retry_rollback(backend, journal, [tx_id]):
-                undone.append(tx_id)
-                continue
-            raise RollbackFailedError(
-                f"an interrupted 'kerf pool' left transaction tx_{tx_id} applied and it cannot be "
-                f"rolled back: {err.message}",
-                hint=err.hint or "fix the cause and run any kerf command to retry",
-                remaining=[tx_id],
-            ) from None
-        undone.append(tx_id)
+    undone = roll_back_batch(
+        backend, journal.batch, "'kerf pool'", retry=lambda tx_id: _retry_rollback(backend, journal, [tx_id])
+    )
     leftovers = _give_back_leftovers(backend, journal)
     state.discard_pending_host()
     if not undone and not leftovers:
@@ -742,24 +731,6 @@ def recover_pool(session: Session, journal: Journal) -> str:
 
 
 # --- input and output ----------------------------------------------------------------------------
-
-
-def _load_valid(source: Path) -> Host:
-    """The host of a description that passes the validator (the checks of ``kerf init``)."""
-    from kerf.binding import load_host
-    from kerf.validate import validate_description
-
-    desc = load_host(source)
-    report = validate_description(desc)
-    if not report.ok:
-        shown = "; ".join(f"[{f.code}] {f.message}" for f in report.errors[:MAX_FINDINGS_SHOWN])
-        more = len(report.errors) - MAX_FINDINGS_SHOWN
-        raise ValidationError(
-            f"{source} is not a valid host description: {shown}"
-            + (f" (and {more} more)" if more > 0 else ""),
-            hint=f"kerf validate {source} shows every finding with its location",
-        )
-    return desc.host
 
 
 def _data(

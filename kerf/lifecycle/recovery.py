@@ -23,6 +23,7 @@ Afterwards :mod:`kerf.lifecycle.reconcile` aligns every record with the kernel.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 
 from kerf.errors import KerfError
 from kerf.kernel.backend import KernelBackend
@@ -70,16 +71,24 @@ def batch_transactions(backend: KernelBackend, batch: str) -> list[int]:
     return [tx.id for tx in backend.transactions() if tx.resources.startswith(prefix)]
 
 
-def _recover_batch(backend: KernelBackend, state: StateDir, journal: Journal) -> str:
-    what = f"'kerf {journal.operation} {journal.instance}'"
-    if journal.phase == "commit":
-        _restore(state, journal.instance, journal.after)
-        return f"completed the interrupted {what}: the kernel already held its result"
+def roll_back_batch(
+    backend: KernelBackend,
+    batch: str,
+    what: str,
+    retry: Callable[[int], bool] | None = None,
+) -> list[int]:
+    """Roll back the transactions of an interrupted ``batch``, newest first; the ids undone.
+
+    ``retry(tx_id)`` may repair what kept a rollback from succeeding and roll it back
+    itself (True when it did). RollbackFailedError names the transaction left applied."""
     undone = []
-    for tx_id in reversed(batch_transactions(backend, journal.batch)):
+    for tx_id in reversed(batch_transactions(backend, batch)):
         try:
             backend.rollback(tx_id)
         except KerfError as err:
+            if retry is not None and retry(tx_id):
+                undone.append(tx_id)
+                continue
             raise RollbackFailedError(
                 f"an interrupted {what} left transaction tx_{tx_id} applied and it cannot be "
                 f"rolled back: {err.message}",
@@ -87,6 +96,15 @@ def _recover_batch(backend: KernelBackend, state: StateDir, journal: Journal) ->
                 remaining=[tx_id],
             ) from None
         undone.append(tx_id)
+    return undone
+
+
+def _recover_batch(backend: KernelBackend, state: StateDir, journal: Journal) -> str:
+    what = f"'kerf {journal.operation} {journal.instance}'"
+    if journal.phase == "commit":
+        _restore(state, journal.instance, journal.after)
+        return f"completed the interrupted {what}: the kernel already held its result"
+    undone = roll_back_batch(backend, journal.batch, what)
     _restore(state, journal.instance, journal.before)
     if not undone:
         return f"an interrupted {what} had not changed the kernel yet; nothing to undo"
