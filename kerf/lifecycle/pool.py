@@ -417,6 +417,10 @@ def _too_little(where: str, excess: int, chunks: Sequence[Chunk], free: Sequence
     )
 
 
+def _node_text(node: int | None) -> str:
+    return "no NUMA node" if node is None else f"NUMA node {node}"
+
+
 def _check_topology(old: Host, new: Host) -> None:
     """Refuse a description of another machine: kerf can change the pool, not the CPUs,
     NUMA nodes, node memory or device placement the kernel reports."""
@@ -429,7 +433,8 @@ def _check_topology(old: Host, new: Host) -> None:
             problems.append(f"CPU {cpu} is new")
         elif old_cpus[cpu].numa_node != new_cpus[cpu].numa_node:
             problems.append(
-                f"CPU {cpu} moves from NUMA node {old_cpus[cpu].numa_node} to {new_cpus[cpu].numa_node}"
+                f"CPU {cpu} moves from {_node_text(old_cpus[cpu].numa_node)} to "
+                f"{_node_text(new_cpus[cpu].numa_node)}"
             )
     if old.node_ids != new.node_ids:
         problems.append(f"the NUMA nodes change from {list(old.node_ids)} to {list(new.node_ids)}")

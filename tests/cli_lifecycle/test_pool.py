@@ -242,7 +242,7 @@ def test_a_topology_change_is_refused(initialised: Kerf, tmp_path: Path) -> None
     before = tree_files(initialised.root / "kernel")
     result = initialised("pool", "--input", str(_write(tmp_path / "moved.dts", moved)))
     assert result.exit_code == ExitCode.INVALID, result.stderr
-    assert "CPU 4 moves from NUMA node 1 to 0" in result.stderr
+    assert "CPU 4 moves from NUMA node 1 to NUMA node 0" in result.stderr
     assert "kerf init" in result.stderr
     assert tree_files(initialised.root / "kernel") == before
 
