@@ -162,7 +162,7 @@ def owner_styles(instances: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
 
 def render_topology(picture: dict[str, Any], console: Console) -> None:
     """Sockets as panels, NUMA nodes inside them, one ``[cpu letter ...]`` cell per core."""
-    from rich.columns import Columns
+    from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
 
@@ -171,10 +171,11 @@ def render_topology(picture: dict[str, Any], console: Console) -> None:
     for socket in picture["sockets"]:
         nodes: list[RenderableType] = []
         for node in socket["numa_nodes"]:
-            cells = [_core_cell(core, styles) for core in node["cores"]]
+            # The panel is as wide as its cores; on a narrow terminal cores wrap whole.
+            cores = _wrap_cells([_core_cell(core, styles) for core in node["cores"]], console.width - 8)
             title = f"NUMA node {node['id']}" if node["id"] is not None else "no NUMA node"
-            nodes.append(Panel(Columns(cells, padding=(0, 1)), title=title, title_align="left"))
-        panels.append(Panel(Columns(nodes), title=f"socket {socket['id']}", title_align="left"))
+            nodes.append(Panel(cores, title=title, title_align="left", expand=False))
+        panels.append(Panel(Group(*nodes), title=f"socket {socket['id']}", title_align="left", expand=False))
     for panel in panels:
         console.print(panel)
     legend = Text("legend: ")
@@ -191,6 +192,25 @@ def render_topology(picture: dict[str, Any], console: Console) -> None:
         legend.append(f"{letter} = {meaning}", style=style)
         legend.append("  ")
     console.print(legend)
+
+
+def _wrap_cells(cells: list[Any], width: int) -> Any:
+    """Cells joined by spaces, a new line wherever the next cell would pass ``width``
+    (a cell is never split: ``[2a 18a]`` stays one piece)."""
+    from rich.text import Text
+
+    out = Text()
+    used = 0
+    for cell in cells:
+        if used and used + 1 + cell.cell_len > width:
+            out.append("\n")
+            used = 0
+        elif used:
+            out.append(" ")
+            used += 1
+        out.append_text(cell)
+        used += cell.cell_len
+    return out
 
 
 def _core_cell(core: dict[str, Any], styles: dict[str, tuple[str, str]]) -> Any:

@@ -109,7 +109,7 @@ def test_a_second_init_says_the_pool_is_taken_and_what_to_do(kerf: Kerf, test_ho
         result = kerf(*args)
         assert result.exit_code == ExitCode.STATE
         assert "already initialised" in result.stderr
-        assert "hint: to change the pool, edit the host description and run kerf pool --input HOST" in result.stderr
+        assert "hint: to change the pool, edit the host description and run kerf pool" in result.stderr
         assert result.stdout == ""
     after = tree_files(kerf.root)
     assert {k: v for k, v in after.items() if not k.endswith("lock")} == {

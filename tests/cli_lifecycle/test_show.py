@@ -87,6 +87,24 @@ def test_the_topology_picture_marks_every_cpu_with_its_owner(initialised: Kerf, 
     assert sum(1 for o in cpus.values() if o == "free") == 12
 
 
+def test_the_topology_picture_fits_a_narrow_terminal_without_splitting_a_core(
+    initialised: Kerf, vmlinux: Path
+) -> None:
+    kerf = _two(initialised, vmlinux)
+    wide = kerf.ok("show", "--topology").stdout
+    narrow = kerf("show", "--topology", env={"COLUMNS": "30"})
+    assert narrow.exit_code == 0
+    lines = narrow.stdout.splitlines()
+    picture = lines[: next(i for i, line in enumerate(lines) if line.startswith("legend"))]
+    assert max(len(line) for line in picture) <= 30
+    assert len(picture) > len(wide.splitlines()) - 1  # the cores wrapped onto more lines
+    for line in picture:
+        inner = line.strip("│╭╮╰╯─ ")
+        assert inner.count("[") == inner.count("]")  # every core cell whole on its line
+    # panels are as wide as their cores, not as the terminal
+    assert max(len(line) for line in wide.splitlines() if line.startswith("╭─ socket")) < 100
+
+
 def test_the_topology_picture_in_colour_gives_each_instance_its_own(initialised: Kerf, vmlinux: Path) -> None:
     kerf = _two(initialised, vmlinux)
     result = kerf("show", "--topology", env={"NO_COLOR": "", "FORCE_COLOR": "1", "TERM": "xterm-256color"})
