@@ -294,21 +294,26 @@ class AdmissionShortfall:
     best_by: str
 
 
-def admission_shortfalls(summaries: Sequence[RunSummary]) -> list[AdmissionShortfall]:
-    """Every run key where the best baseline admitted more requests than the planner
-    (on gangs, the gang planner: that is how the planner places gangs)."""
+def admission_shortfalls(summaries: Sequence[RunSummary], *, cpus: bool = False) -> list[AdmissionShortfall]:
+    """Every run key where the best baseline admitted more requests (``cpus``: more
+    CPUs) than the planner (on gangs, the gang planner: that is how the planner places
+    gangs)."""
+
+    def amount(s: RunSummary) -> int:
+        return s.admitted_cpus if cpus else s.admitted
+
     runs: dict[tuple[str, str, int], dict[str, RunSummary]] = defaultdict(dict)
     for s in summaries:
         runs[s.key][s.contender] = s
     shortfalls = []
     for key, per in sorted(runs.items()):
         ours = per.get(GANG_PLANNER) if key[1] == "S7" and GANG_PLANNER in per else per.get(PLANNER)
-        rivals = [(s.admitted, name) for name, s in per.items() if s.family == "baseline"]
+        rivals = [(amount(s), name) for name, s in per.items() if s.family == "baseline"]
         if ours is None or not rivals:
             continue
         best, name = max(rivals)
-        if best > ours.admitted:
-            shortfalls.append(AdmissionShortfall(key, ours.admitted, best, name))
+        if best > amount(ours):
+            shortfalls.append(AdmissionShortfall(key, amount(ours), best, name))
     return shortfalls
 
 
