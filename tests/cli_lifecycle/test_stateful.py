@@ -74,11 +74,15 @@ class Lifecycle(RuleBasedStateMachine):
         affinity=st.sampled_from(["compact", "spread", "local"]),
         policy=st.sampled_from(["local", "interleave"]),
         exclusive=st.booleans(),
+        device=st.sampled_from([None, None, "eth0_vf*", "gpu0"]),
     )
-    def create(self, name: str, count: int, gib: int, affinity: str, policy: str, exclusive: bool) -> None:
+    def create(
+        self, name: str, count: int, gib: int, affinity: str, policy: str, exclusive: bool, device: str | None
+    ) -> None:
         args = ["create", name, "--cpu-count", str(count), "--memory", f"{gib}GiB"]
         args += ["--cpu-affinity", affinity, "--memory-policy", policy]
         args += ["--exclusive-cores"] if exclusive else []
+        args += ["--devices", device] if device else []
         result = self.kerf(*args)
         if name in self.asked:
             assert result.exit_code == ExitCode.STATE
@@ -118,6 +122,8 @@ class Lifecycle(RuleBasedStateMachine):
         assert set(instances) == set(self.asked)
         pool = set(shown["host"]["cpus"]["pool"])
         held: dict[int, str] = {}
+        devices = [d for inst in instances.values() for d in inst["devices"]]
+        assert len(devices) == len(set(devices)), f"a device is given twice: {sorted(devices)}"
         regions: list[tuple[int, int, str]] = []
         for name, inst in instances.items():
             want = self.asked[name]
