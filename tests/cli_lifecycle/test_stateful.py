@@ -31,7 +31,7 @@ NAMES = ("a", "b", "c", "d", "e")
 # and the physical range [16n GiB, 16(n+1) GiB); the pool starts at 8 GiB.
 NODE_BYTES = 16 * GiB
 POOL_BASE = 8 * GiB
-ALLOWED = {ExitCode.OK, ExitCode.USAGE, ExitCode.UNPLACED, ExitCode.STATE}
+ALLOWED = {ExitCode.OK, ExitCode.USAGE, ExitCode.UNPLACED, ExitCode.KERNEL, ExitCode.STATE}
 
 
 def _core(cpu: int) -> int:
@@ -105,6 +105,38 @@ class Lifecycle(RuleBasedStateMachine):
             self.asked[name] |= {"count": count, "bytes": gib * GiB}
         else:
             assert result.exit_code == ExitCode.UNPLACED, result.stderr
+
+    @rule(shrink=st.integers(min_value=0, max_value=3), keep_core_15=st.booleans())
+    def pool(self, shrink: int, keep_core_15: bool) -> None:
+        """Edit the host description (4 GiB steps off the top of the pool, core 15 in or out of
+        it) and apply it with ``kerf pool``: it goes through or is refused as a whole."""
+        text = EXAMPLE.read_text()
+        size = (56 - 4 * shrink) * GiB
+        text = text.replace("memory-pool-bytes = <0x0 0xe00000000>;", f"memory-pool-bytes = <0x0 {size:#x}>;")
+        if not keep_core_15:
+            for old, new in (
+                ("host-reserved = <0 16>;", "host-reserved = <0 16 15 31>;"),
+                (
+                    "available = <1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\n",
+                    "available = <1 2 3 4 5 6 7 8 9 10 11 12 13 14\n",
+                ),
+                ("27 28 29 30 31>;\n", "27 28 29 30>;\n"),
+            ):
+                assert text.count(old) == 1, old
+                text = text.replace(old, new)
+        edited = Path(self.tmp.name) / "edited.dts"
+        edited.write_text(text)
+        before = json.loads(self.kerf("show", "--json").stdout)["host"]
+        result = self.kerf("pool", "--input", str(edited))
+        after = json.loads(self.kerf("show", "--json").stdout)["host"]
+        if result.exit_code == 0:
+            assert after["memory"]["pool_bytes"] == size
+            assert (15 in after["cpus"]["pool"]) == keep_core_15
+        else:
+            # STATE: kerf refuses (memory in use, a free chunk too small); KERNEL: the kernel finds
+            # no contiguous range for a memory-add (node memory left fragmented by earlier changes)
+            assert result.exit_code in (ExitCode.STATE, ExitCode.KERNEL), result.stderr
+            assert after == before  # refused: nothing changed
 
     @rule(name=st.sampled_from(NAMES))
     def delete(self, name: str) -> None:
