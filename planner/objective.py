@@ -17,7 +17,8 @@ order of :data:`TIERS`:
 ``preference``     CPUs outside the preferred ``numa_nodes`` (not with memory bind)
 ``numa``           compact: NUMA nodes used minus the fewest that could hold it;
                    spread: target nodes left unused that could have been used
-``balance``        spread: most minus fewest CPUs on a used node
+                   (an exclusive-cores request spreads whole cores, see Intent)
+``balance``        spread: most minus fewest CPUs (exclusive-cores: cores) on a used node
 ``device``         wanted devices whose NUMA node holds none of the instance's CPUs
 ``distance``       Σ over CPU nodes n and memory nodes m of (SLIT(n, m) − 10)
 ``span``           compact / local: sockets used + core groups (L3) used
@@ -133,6 +134,13 @@ class Intent:
     or ``None`` for any. ``memory_nodes``: where memory may go, or ``None`` when it
     follows the CPUs. ``even_memory``: split evenly (interleave) rather than in
     proportion to CPUs (local) or freely (bind).
+
+    ``spread_unit``: what a spread request spreads, in threads. 1 (single CPUs) unless
+    the request has exclusive cores on an SMT host: then whole cores (the most threads
+    a core of the target nodes has), because an exclusive instance holds every core it
+    touches, and one thread per core on more nodes would leave the siblings idle and
+    unusable by anyone (kubelet's distribute-across-NUMA with full physical CPUs
+    distributes whole cores for the same reason).
     """
 
     request: InstanceRequest
@@ -144,6 +152,7 @@ class Intent:
     cpu_nodes: frozenset[int] | None
     memory_nodes: frozenset[int] | None
     even_memory: bool
+    spread_unit: int = 1
 
     @property
     def name(self) -> str:
@@ -237,7 +246,20 @@ def resolve(host: Host, request: InstanceRequest) -> Intent:
         cpu_nodes=cpu_nodes,
         memory_nodes=memory_nodes,
         even_memory=policy is MemoryPolicy.INTERLEAVE,
+        spread_unit=_spread_unit(host, request, target),
     )
+
+
+def _spread_unit(host: Host, request: InstanceRequest, target: frozenset[int]) -> int:
+    """Threads per spread unit (see Intent): whole cores for exclusive spread requests."""
+    if request.cpu_affinity is not CpuAffinity.SPREAD or not request.exclusive_cores:
+        return 1
+    widths = [
+        len(core.cpus)
+        for core in host.cores
+        if any(c in host.available and host.cpu_by_id[c].numa_node in target for c in core.cpus)
+    ]
+    return max(widths, default=1)
 
 
 def _check_pins(host: Host, request: InstanceRequest) -> tuple[int, ...] | None:
@@ -313,9 +335,10 @@ class Before:
         return max(count, 1)
 
     def most_nodes(self, intent: Intent) -> int:
-        """k*: how many spread-target nodes with free CPUs the request could touch."""
+        """k*: how many spread-target nodes with free CPUs the request could touch
+        (one spread unit, a CPU or for exclusive cores a whole core, per node)."""
         usable = sum(1 for n in intent.spread_target if self.free_per_node.get(n, 0) > 0)
-        return min(intent.size, usable)
+        return min(-(-intent.size // intent.spread_unit), usable)
 
 
 # --- evaluation -------------------------------------------------------------------------
@@ -500,8 +523,16 @@ def _instance_terms(
         if intent.affinity is CpuAffinity.COMPACT:
             terms["numa"] = len(used) - before.fewest_nodes(intent.size)
         elif intent.affinity is CpuAffinity.SPREAD:
-            terms["numa"] = before.most_nodes(intent) - len(used & intent.spread_target)
-            terms["balance"] = max(cpu_nodes.values()) - min(cpu_nodes.values())
+            # exclusive spread may use more nodes than k* (one thread per core); the
+            # smt tier, not this one, says why that is worse
+            terms["numa"] = max(0, before.most_nodes(intent) - len(used & intent.spread_target))
+            units = cpu_nodes
+            if intent.spread_unit > 1:
+                units = {}
+                for node, _ in {(host.cpu_by_id[c].numa_node, host.cpu_by_id[c].core) for c in inst.cpus}:
+                    if node is not None:
+                        units[node] = units.get(node, 0) + 1
+            terms["balance"] = max(units.values()) - min(units.values())
         if intent.affinity is not CpuAffinity.SPREAD:
             cores = {host.cpu_by_id[c].core for c in inst.cpus}
             sockets = {host.cpu_by_id[c].socket for c in inst.cpus}

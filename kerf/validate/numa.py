@@ -77,6 +77,14 @@ def check_instance_numa(host: Host, inst: Instance, subject: str, out: Collector
     _check_policy(inst, cpu_nodes, mem, subject, out)
 
 
+def _spread_units(host: Host, inst: Instance) -> int:
+    """What a spread instance could have put on different nodes: its CPUs, or with
+    exclusive cores its cores (an exclusive instance spreads whole cores)."""
+    if not inst.exclusive_cores:
+        return len(set(inst.cpus))
+    return len({host.cpu_by_id[c].core for c in inst.cpus if c in host.cpu_by_id})
+
+
 def _check_affinity(
     host: Host,
     inst: Instance,
@@ -95,7 +103,7 @@ def _check_affinity(
             hint="pick CPUs of one NUMA node, or use spread",
             at=at,
         )
-    elif inst.cpu_affinity is CpuAffinity.SPREAD and len(cpu_nodes) == 1 and len(set(inst.cpus)) > 1:
+    elif inst.cpu_affinity is CpuAffinity.SPREAD and len(cpu_nodes) == 1 and _spread_units(host, inst) > 1:
         candidates = inst.numa_nodes or tuple(n.id for n in host.numa_nodes if host.pool_cpus_of_node(n.id))
         if len(set(candidates)) > 1:
             out.warning(

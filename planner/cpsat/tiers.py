@@ -162,13 +162,26 @@ def add_numa(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, numa:
         numa.add_all(1, (v.used[d.index, n] for n in nodes))
         numa.add(-d.fewest_nodes, a)
     elif d.intent.affinity is CpuAffinity.SPREAD:
-        numa.add(d.most_nodes, a)
-        numa.add_all(-1, (v.used[d.index, n] for n in nodes if n in d.intent.spread_target))
-        hi = model.new_int_var(0, d.size, f"most_cpus[{d.name}]")
-        lo = model.new_int_var(0, d.size, f"fewest_cpus[{d.name}]")
+        reached = [v.used[d.index, n] for n in nodes if n in d.intent.spread_target]
+        if d.intent.spread_unit == 1:
+            # one CPU per node at least, so never more nodes than k*: no clipping
+            numa.add(d.most_nodes, a)
+            numa.add_all(-1, reached)
+            units: dict[int, cp_model.LinearExpr] = {n: v.cpus[d.index, n] for n in nodes}
+        else:
+            # whole cores: one thread per core may reach more nodes than k*; max(0, ·)
+            missed = model.new_int_var(0, d.most_nodes, f"spread_missed[{d.name}]")
+            model.add(missed >= d.most_nodes * a - sum(reached))
+            numa.add(1, missed)
+            per_node: dict[int, list[Var]] = {}
+            for k, _, var in v.pieces_of(d.index):
+                per_node.setdefault(spec.classes[k].node, []).append(var)
+            units = {n: cp_model.LinearExpr.sum(per_node.get(n, [])) for n in nodes}
+        hi = model.new_int_var(0, d.size, f"most_units[{d.name}]")
+        lo = model.new_int_var(0, d.size, f"fewest_units[{d.name}]")
         for n in nodes:
-            model.add(hi >= v.cpus[d.index, n])
-            model.add(lo <= v.cpus[d.index, n] + d.size * (1 - v.used[d.index, n]))
+            model.add(hi >= units[n])
+            model.add(lo <= units[n] + d.size * (1 - v.used[d.index, n]))
         model.add(lo <= hi)
         balance.add(1, hi)
         balance.add(-1, lo)

@@ -123,6 +123,31 @@ CASES = [
         (0, 10, 20, 30, 40, 50, 60, 70),
     ),
     Case(
+        "snc2/spread 4: one thread on each node",
+        hosts.dual_socket_multi_numa_ht,
+        req(4, SPREAD),
+        (0, 10, 20, 30),
+    ),
+    Case(
+        "snc2/spread 4, exclusive cores: whole cores are the unit, one on each of two nodes",
+        hosts.dual_socket_multi_numa_ht,
+        req(4, SPREAD, exclusive=True),
+        (0, 10, 40, 50),
+        memory_nodes=(0, 1),
+    ),
+    Case(
+        "snc2/spread 3, exclusive cores: a whole core on node 0, one thread on node 1 (balance in cores)",
+        hosts.dual_socket_multi_numa_ht,
+        req(3, SPREAD, exclusive=True),
+        (0, 10, 40),
+    ),
+    Case(
+        "snc2/spread 16, exclusive cores: two whole cores on each node",
+        hosts.dual_socket_multi_numa_ht,
+        req(16, SPREAD, exclusive=True),
+        (0, 1, 10, 11, 20, 21, 30, 31, 40, 41, 50, 51, 60, 61, 70, 71),
+    ),
+    Case(
         "snc2/preferred node 3",
         hosts.dual_socket_multi_numa_ht,
         req(4, nodes=(3,)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -90,6 +91,17 @@ def test_spread_on_one_allowed_node_or_one_cpu_is_fine() -> None:
         inst([1, 4], affinity=CpuAffinity.SPREAD),
     ):
         assert "affinity-spread-single" not in validate_host(dual_node_smt2(), [instance]).codes
+
+
+def test_exclusive_spread_counts_whole_cores() -> None:
+    # an exclusive instance spreads whole cores: one whole core on one node is fine,
+    # two cores on one node of two are not
+    host = dual_node_smt2()
+    whole = replace(inst([1, 9], affinity=CpuAffinity.SPREAD), exclusive_cores=True)
+    two = replace(inst([1, 2, 9, 10], affinity=CpuAffinity.SPREAD), exclusive_cores=True)
+    assert "affinity-spread-single" not in validate_host(host, [whole]).codes
+    assert "affinity-spread-single" in validate_host(host, [two]).codes
+    assert "affinity-spread-single" in validate_host(host, [replace(whole, exclusive_cores=False)]).codes
 
 
 def test_affinity_local_spans() -> None:
