@@ -4,7 +4,9 @@ A contender gets the host, the instances already placed and the requests arrivin
 together (one, or a gang) and answers one :class:`Outcome` per request. The planner
 runs in two modes: ``planner`` decides one request at a time (the per-decision optimum
 O1 of placement-anchors §8.4, also for gang members, in arrival order) and
-``planner-gang`` places a gang in one model (O2). Every baseline of
+``planner-gang`` places a gang in one model (O2); ``planner-pack`` is ``planner`` with
+core sharing "pack" (free threads of partly used cores first, whole cores kept free:
+kerf plan --core-sharing pack). Every baseline of
 :mod:`planner.baselines` places requests one at a time in arrival order; a
 ``/sorted`` variant places gang members largest first.
 """
@@ -18,6 +20,7 @@ from typing import Protocol
 
 from planner.baselines import Allocator, baseline_allocators
 from planner.hardware import Host, Instance
+from planner.policy import CoreSharing
 from planner.request import InstanceRequest, Plan
 
 #: Wall-clock limit of one online decision (placement-anchors §8.6: 0.5 s; a little
@@ -90,17 +93,22 @@ class PlannerContender:
 
     family = "planner"
 
-    def __init__(self, name: str, *, joint: bool, workers: int = 1) -> None:
+    def __init__(
+        self, name: str, *, joint: bool, workers: int = 1, core_sharing: CoreSharing = CoreSharing.AVOID
+    ) -> None:
         self.name = name
         self.joint = joint
         self.gang_only = joint
         self.workers = workers
+        self.core_sharing = core_sharing
 
     def _plan(self, host: Host, existing: Sequence[Instance], requests: Sequence[InstanceRequest]) -> Plan:
         from planner.solve import PlanOptions, plan
 
         limit = GANG_TIME_LIMIT if len(requests) > 1 else ONLINE_TIME_LIMIT
-        options = PlanOptions(time_limit=limit, workers=self.workers, seed=7, explain=False)
+        options = PlanOptions(
+            time_limit=limit, workers=self.workers, seed=7, explain=False, core_sharing=self.core_sharing
+        )
         return plan(host, existing, requests, options)
 
     def decide(
@@ -152,6 +160,8 @@ def contenders(workers: int = 1) -> list[Contender]:
     sorted-gang greedy."""
     everyone: list[Contender] = [
         PlannerContender("planner", joint=False, workers=workers),
+        # the same planner with --core-sharing pack: whole cores kept free (capacity first)
+        PlannerContender("planner-pack", joint=False, workers=workers, core_sharing=CoreSharing.PACK),
         PlannerContender("planner-gang", joint=True, workers=workers),
         # placement-anchors §5.3: with fewer than 8 workers no subsolver proves bounds
         # on batch models; this variant shows what 8 (oversubscribed) workers buy.

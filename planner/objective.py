@@ -23,6 +23,7 @@ order of :data:`TIERS`:
 ``distance``       Σ over CPU nodes n and memory nodes m of (SLIT(n, m) − 10)
 ``span``           compact / local: sockets used + core groups (L3) used
 ``smt``            cores shared with another instance + cores held only in part
+                   (core sharing "pack": whole free cores the plan takes instead)
 ``fragmentation``  CPUs taken from NUMA nodes and core groups that were completely
                    free (best fit: fill partly used units first, keep whole ones free)
 ``tiebreak``       Σ over the CPUs of the rank of their core group (lowest first)
@@ -47,7 +48,7 @@ from typing import TypeVar, cast
 from planner.errors import RequestError
 from planner.hardware import PAGE_SIZE, Core, Host, Instance
 from planner.occupancy import Occupancy
-from planner.policy import CpuAffinity, MemoryPolicy
+from planner.policy import CoreSharing, CpuAffinity, MemoryPolicy
 from planner.request import InstanceRequest
 
 T = TypeVar("T")
@@ -472,13 +473,15 @@ def evaluate(
     placed: Mapping[str, Instance],
     *,
     previous: Mapping[str, Instance] | None = None,
+    core_sharing: CoreSharing = CoreSharing.AVOID,
 ) -> Score:
     """Score a plan.
 
     ``fixed``: instances the plan did not move (the "before" state); ``requests``: what
     was asked (including, with rebalance, the movable instances as requests);
     ``placed``: request name -> its placement (absent = unplaced); ``previous``:
-    re-placed instances (rebalanced or updated) as they were, for the moved tiers.
+    re-placed instances (rebalanced or updated) as they were, for the moved tiers;
+    ``core_sharing``: what the ``smt`` tier counts (see :class:`CoreSharing`).
     """
     before = Before.of(host, fixed)
     everyone = list(fixed) + list(placed.values())
@@ -496,7 +499,8 @@ def evaluate(
             add("unplaced_cpus", request.size)
             continue
         intent = resolve(host, request)
-        for tier, value in _instance_terms(host, before, after, intent, placement, ranks).items():
+        terms = _instance_terms(host, before, after, intent, placement, ranks, core_sharing)
+        for tier, value in terms.items():
             add(tier, value)
         if previous and request.name in previous:
             for tier, value in moves(host, previous[request.name], placement).tiers().items():
@@ -507,7 +511,13 @@ def evaluate(
 
 
 def _instance_terms(
-    host: Host, before: Before, after: Occupancy, intent: Intent, inst: Instance, ranks: Mapping[int, int]
+    host: Host,
+    before: Before,
+    after: Occupancy,
+    intent: Intent,
+    inst: Instance,
+    ranks: Mapping[int, int],
+    core_sharing: CoreSharing = CoreSharing.AVOID,
 ) -> dict[str, int]:
     cpu_nodes: dict[int, int] = {}
     for cpu in inst.cpus:
@@ -544,18 +554,28 @@ def _instance_terms(
             misses += 1
     terms["device"] = misses
     terms["distance"] = sum(max(0, host.distance(n, m) - LOCAL) for n in used for m in mem_nodes)
+    terms["smt"] = _smt(host, before, after, inst, core_sharing)
+    terms["tiebreak"] = sum(ranks[host.cpu_by_id[c].core] for c in inst.cpus)
+    return terms
+
+
+def _smt(host: Host, before: Before, after: Occupancy, inst: Instance, core_sharing: CoreSharing) -> int:
+    """avoid: cores shared with another instance + cores held in part; pack: cores
+    that were wholly free before the plan (taking them breaks a whole core)."""
+    cores = sorted({host.cpu_by_id[c].core for c in inst.cpus})
+    if core_sharing is CoreSharing.PACK:
+        whole = (host.core_by_id[core_id] for core_id in cores)
+        return sum(1 for core in whole if len(before.occupancy.free_threads(core)) == len(core.cpus))
     mine = set(inst.cpus)
     smt = 0
-    for core_id in sorted({host.cpu_by_id[c].core for c in inst.cpus}):
+    for core_id in cores:
         core = host.core_by_id[core_id]
         held = [c for c in core.cpus if c in mine]
         if any(after.cpu_owner.get(c, inst.name) != inst.name for c in core.cpus):
             smt += 1
         if len(held) < len(core.cpus):
             smt += 1
-    terms["smt"] = smt
-    terms["tiebreak"] = sum(ranks[host.cpu_by_id[c].core] for c in inst.cpus)
-    return terms
+    return smt
 
 
 def _taken_from_free_units(host: Host, before: Before, after: Occupancy, ranks: Mapping[int, int]) -> int:

@@ -31,6 +31,21 @@ class MemoryPolicy(StrEnum):
     BIND = "bind"
 
 
+class CoreSharing(StrEnum):
+    """What a plan does with the free threads of cores other instances already use
+    (a plan-wide choice, not a request's; exclusive-cores requests never share).
+
+    avoid: new instances keep off other instances' cores and hold their own cores
+           whole (isolation first: another kernel on the sibling thread shares the
+           core's caches and execution units).
+    pack:  fill free threads of partly used cores first and keep whole cores free,
+           so more whole-core and exclusive instances fit later (capacity first).
+    """
+
+    AVOID = "avoid"
+    PACK = "pack"
+
+
 class MemoryType(StrEnum):
     """The kind of memory a NUMA node holds."""
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from planner.errors import PlanInvalidError, RequestError
 from planner.hardware import Host, Instance
 from planner.objective import TIERS, evaluate, moves, scalar, tier_bounds
+from planner.policy import CoreSharing
 from planner.request import InstanceRequest, Plan, PlanStatus, Unplaced
 
 if TYPE_CHECKING:
@@ -42,7 +43,9 @@ class PlanOptions:
     ``deterministic_time``: an additional limit in CP-SAT's deterministic time units,
     which keeps limited runs repeatable; ``rebalance``: existing instances may move (the
     plan then minimises moved CPUs and pages right after admission); ``dump_model``:
-    return the model as text; ``explain``: explain unplaced requests (extra solves).
+    return the model as text; ``explain``: explain unplaced requests (extra solves);
+    ``core_sharing``: isolation first (avoid, the default) or whole cores kept free
+    (pack), see :class:`planner.policy.CoreSharing` and docs/planner.md.
     """
 
     time_limit: float = DEFAULT_TIME_LIMIT
@@ -52,6 +55,7 @@ class PlanOptions:
     rebalance: bool = False
     dump_model: bool = False
     explain: bool = True
+    core_sharing: CoreSharing = CoreSharing.AVOID
 
 
 def plan(
@@ -137,13 +141,14 @@ def _plan(
         movable=movable,
         previous=previous,
         dump_model=options.dump_model,
+        core_sharing=options.core_sharing,
     )
     spec, outcome, placed = solved.spec, solved.outcome, solved.placed
 
     all_requests = [d.intent.request for d in spec.demands]
     by_name = {spec.demands[i].name: inst for i, inst in placed.items()}
     before = {d.name: d.previous for d in spec.demands if d.previous is not None}
-    score = evaluate(host, fixed, all_requests, by_name, previous=before)
+    score = evaluate(host, fixed, all_requests, by_name, previous=before, core_sharing=options.core_sharing)
     checked = len(TIERS) if outcome.tiebreak_proven else len(TIERS) - 1
     if outcome.proven and score.values[:checked] != outcome.values[:checked]:
         diff = {
@@ -174,6 +179,7 @@ def _plan(
             "tiers": score.named(),
             "proven_bounds": dict(zip(TIERS, lower, strict=True)),
             "tiebreak_proven": outcome.tiebreak_proven,
+            "core_sharing": str(options.core_sharing),
             "moved": [name for name, change in changes.items() if change.anything_moved],
             "moves": {name: change.as_dict() for name, change in changes.items() if change.anything_changed},
             **_quality(host, [*fixed, *by_name.values()], fixed, by_name, all_requests),
@@ -248,6 +254,7 @@ def solve_requests(
     previous: Mapping[str, Instance] | None = None,
     admission_only: bool = False,
     dump_model: bool = False,
+    core_sharing: CoreSharing = CoreSharing.AVOID,
 ) -> Solved:
     """Build, solve and realize the model for ``requests`` next to ``fixed`` (and, with
     rebalance, the ``movable`` instances). ``previous``: the current placement of the
@@ -262,7 +269,14 @@ def solve_requests(
 
     layout = Topology.of(host).layout()
     spec = build_spec(
-        host, layout, fixed, requests, movable=movable, previous=previous, admission_only=admission_only
+        host,
+        layout,
+        fixed,
+        requests,
+        movable=movable,
+        previous=previous,
+        admission_only=admission_only,
+        core_sharing=core_sharing,
     )
     model, variables = build_model(spec)
     tiers = build_tiers(model, spec, variables)

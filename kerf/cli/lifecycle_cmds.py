@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kerf.errors import UsageError
-from planner.policy import CpuAffinity, MemoryPolicy
+from planner.policy import CoreSharing, CpuAffinity, MemoryPolicy
 
 if TYPE_CHECKING:
     from kerf.lifecycle import Outcome, Session
@@ -32,6 +32,15 @@ RootOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Check and show what would happen; change nothing.")
+]
+CoreSharingOption = Annotated[
+    CoreSharing,
+    typer.Option(
+        "--core-sharing",
+        help="avoid: keep off other instances' cores (isolation); "
+        "pack: fill their free threads first, keeping whole cores free (capacity).",
+        case_sensitive=False,
+    ),
 ]
 IdOption = Annotated[int | None, typer.Option("--id", help="Address the instance by its id (1-2047).")]
 NameArgument = Annotated[str | None, typer.Argument(help="Instance name (or give --id).", show_default=False)]
@@ -148,6 +157,7 @@ def create_command(
         bool, typer.Option("--exclusive-cores", help="Share no physical core with another instance.")
     ] = False,
     ident: IdOption = None,
+    core_sharing: CoreSharingOption = CoreSharing.AVOID,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
     root: RootOption = None,
@@ -176,7 +186,8 @@ def create_command(
         devices=parse_devices(devices) or (),
         exclusive_cores=exclusive_cores,
     )
-    report(create(open_session(root), CreateSpec(name, request, ident), dry_run=dry_run), as_json)
+    spec = CreateSpec(name, request, ident, core_sharing)
+    report(create(open_session(root), spec, dry_run=dry_run), as_json)
 
 
 def update_command(
@@ -203,6 +214,7 @@ def update_command(
             "--exclusive-cores/--shared-cores", help="Whether cores may be shared.", show_default=False
         ),
     ] = None,
+    core_sharing: CoreSharingOption = CoreSharing.AVOID,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
     root: RootOption = None,
@@ -229,7 +241,8 @@ def update_command(
         raise UsageError(
             "nothing to change", hint="give --cpus, --cpu-count, --memory, --devices or a policy option"
         )
-    report(update(open_session(root), name, ident, change, dry_run=dry_run), as_json)
+    outcome = update(open_session(root), name, ident, change, dry_run=dry_run, core_sharing=core_sharing)
+    report(outcome, as_json)
 
 
 def delete_command(

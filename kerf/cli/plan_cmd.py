@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kerf.cli.lifecycle_cmds import CoreSharingOption
 from kerf.errors import ExitCode
+from planner.policy import CoreSharing
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -62,6 +64,7 @@ def plan_command(
     time_limit: Annotated[
         float, typer.Option("--time-limit", metavar="SECONDS", help="Solver time limit.", min=0.01)
     ] = 10.0,
+    core_sharing: CoreSharingOption = CoreSharing.AVOID,
 ) -> None:
     """Place instances on HOST: proven-optimal CPUs, memory and devices.
 
@@ -82,7 +85,12 @@ def plan_command(
             f"nothing to place: {host_file} has no requests and no --requests file was given",
             hint="kerf plan HOST --requests FILE (see examples/requests/)",
         )
-    options = PlanOptions(time_limit=time_limit, rebalance=rebalance, dump_model=dump_model is not None)
+    options = PlanOptions(
+        time_limit=time_limit,
+        rebalance=rebalance,
+        dump_model=dump_model is not None,
+        core_sharing=core_sharing,
+    )
     result = plan(desc.host, desc.instances, wanted, options)
     check_plan(desc.host, desc.instances, result, wanted)
     if dump_model is not None:

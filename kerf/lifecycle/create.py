@@ -24,6 +24,7 @@ from kerf.lifecycle.placement import Desired, existing_instances, plan_create, r
 from kerf.lifecycle.session import Session
 from kerf.overlay import OverlayTransaction
 from kerf.state import InstanceRecord, Journal, PlacementRecord, RequestRecord
+from planner.policy import CoreSharing
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class CreateSpec:
     name: str
     request: RequestRecord
     id: int | None = None
+    core_sharing: CoreSharing = CoreSharing.AVOID
 
 
 def create(session: Session, spec: CreateSpec, *, dry_run: bool = False) -> Outcome:
@@ -97,7 +99,8 @@ def _plan(prepared: Prepared, spec: CreateSpec, batch: str) -> tuple[Desired, li
         )
     host = prepared.host
     existing = existing_instances(host, view, prepared.records)
-    desired = plan_create(host, existing, request_of(spec.name, spec.request, ident=spec.id))
+    request = request_of(spec.name, spec.request, ident=spec.id)
+    desired = plan_create(host, existing, request, spec.core_sharing)
     ops = create_operations(host, spec.name, spec.id, desired, view.pool, view.regions_in_use())
     return desired, build_transactions(ops, tag=batch)
 
@@ -131,7 +134,8 @@ def _placement_text(desired: Desired) -> str:
         f"{size_text(b)} on node {n}" if n is not None else size_text(b) for n, b in desired.memory
     )
     devices = f"; devices {', '.join(desired.devices)}" if desired.devices else ""
-    return f"CPUs {ids_text(desired.cpus)}; memory {memory}{devices}"
+    cpus = ("CPU " if len(desired.cpus) == 1 else "CPUs ") + ids_text(desired.cpus)
+    return f"{cpus}; memory {memory}{devices}"
 
 
 def _data(

@@ -22,7 +22,7 @@ from kerf.errors import InternalError, UnplacedError
 from kerf.lifecycle.kernel_view import InstanceView, KernelView
 from kerf.state import InstanceRecord, RequestRecord
 from planner.hardware import Host, Instance, MemoryRegion
-from planner.policy import CpuAffinity, MemoryPolicy
+from planner.policy import CoreSharing, CpuAffinity, MemoryPolicy
 from planner.request import DeviceWant, InstanceRequest, Plan
 
 PLAN_TIME_LIMIT = 10.0
@@ -103,12 +103,13 @@ def as_instance(host: Host, inst: InstanceView, record: InstanceRecord | None) -
     )
 
 
-def _plan(host: Host, existing: Sequence[Instance], request: InstanceRequest) -> Plan:
+def _plan(
+    host: Host, existing: Sequence[Instance], request: InstanceRequest, core_sharing: CoreSharing
+) -> Plan:
     from planner.solve import PlanOptions, plan
 
-    result = plan(
-        host, existing, [request], PlanOptions(time_limit=PLAN_TIME_LIMIT, workers=1, seed=PLAN_SEED)
-    )
+    options = PlanOptions(time_limit=PLAN_TIME_LIMIT, workers=1, seed=PLAN_SEED, core_sharing=core_sharing)
+    result = plan(host, existing, [request], options)
     if result.unplaced or not result.placements:
         reasons = [u.reason for u in result.unplaced] or ["the planner found no placement"]
         details = "; ".join(dict.fromkeys(reasons + list(result.explanation)))
@@ -180,9 +181,15 @@ def desired_of(host: Host, inst: Instance, notes: Sequence[str] = ()) -> Desired
 # --- create ----------------------------------------------------------------------------------
 
 
-def plan_create(host: Host, existing: Sequence[Instance], request: InstanceRequest) -> Desired:
-    """Place a new instance; UnplacedError when it does not fit."""
-    result = _plan(host, existing, request)
+def plan_create(
+    host: Host,
+    existing: Sequence[Instance],
+    request: InstanceRequest,
+    core_sharing: CoreSharing = CoreSharing.AVOID,
+) -> Desired:
+    """Place a new instance; UnplacedError when it does not fit. ``core_sharing``:
+    isolation first (avoid) or whole cores kept free (pack), as kerf plan."""
+    result = _plan(host, existing, request, core_sharing)
     placed = result.placements[0]
     check_placement(host, existing, placed, request)
     return desired_of(host, placed)

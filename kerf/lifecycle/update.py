@@ -36,6 +36,7 @@ from kerf.lifecycle.session import Session
 from kerf.overlay import OverlayTransaction, build_transactions
 from kerf.state import InstanceRecord, Journal, PlacementRecord, RequestRecord
 from planner.hardware import PAGE_SIZE, Host, Instance
+from planner.policy import CoreSharing
 from planner.request import InstanceRequest
 
 if TYPE_CHECKING:
@@ -43,16 +44,23 @@ if TYPE_CHECKING:
 
 
 def update(
-    session: Session, name: str | None, ident: int | None, change: Change, *, dry_run: bool = False
+    session: Session,
+    name: str | None,
+    ident: int | None,
+    change: Change,
+    *,
+    dry_run: bool = False,
+    core_sharing: CoreSharing = CoreSharing.AVOID,
 ) -> Outcome:
-    """Apply ``change`` to the instance named ``name`` (or with id ``ident``)."""
+    """Apply ``change`` to the instance named ``name`` (or with id ``ident``);
+    ``core_sharing`` as for kerf plan."""
     import planner.solve  # noqa: F401  (slow import, done before taking the lock)
 
     if dry_run:
         with session.read_locked():
             prepared = prepare(session, write=False)
             current = resolve_instance(prepared.view, name, ident)
-            desired, record, transactions = _plan(prepared, current, change, new_batch())
+            desired, record, transactions = _plan(prepared, current, change, new_batch(), core_sharing)
             data = _data(session, record, current, desired, transactions, [])
             data["dry_run"] = True
             from kerf.dts import format_dts
@@ -68,7 +76,7 @@ def update(
         prepared = prepare(session)
         current = resolve_instance(prepared.view, name, ident)
         batch = new_batch()
-        desired, record, transactions = _plan(prepared, current, change, batch)
+        desired, record, transactions = _plan(prepared, current, change, batch, core_sharing)
         tx_ids: list[int] = []
         if transactions:
             backend = session.mounted_backend()
@@ -107,7 +115,7 @@ def update(
 
 
 def _plan(
-    prepared: Prepared, current: InstanceView, change: Change, batch: str
+    prepared: Prepared, current: InstanceView, change: Change, batch: str, core_sharing: CoreSharing
 ) -> tuple[Desired, InstanceRecord, list[OverlayTransaction]]:
     host = prepared.host
     old = prepared.records.get(current.name)
@@ -119,7 +127,8 @@ def _plan(
     request = updated_request(base_request, change, len(current.cpus))
     others = existing_instances(host, prepared.view, prepared.records, exclude=current.name)
     me = as_instance(host, current, old)
-    desired = place_update(host, others, me, request_of(current.name, request, ident=current.id))
+    new_shape = request_of(current.name, request, ident=current.id)
+    desired = place_update(host, others, me, new_shape, core_sharing)
     ops = update_operations(host, current, desired, prepared.view.pool, prepared.view.regions_in_use())
     record = InstanceRecord(
         current.name,
@@ -138,7 +147,11 @@ def _plan(
 
 
 def place_update(
-    host: Host, others: Sequence[Instance], current: Instance, request: InstanceRequest
+    host: Host,
+    others: Sequence[Instance],
+    current: Instance,
+    request: InstanceRequest,
+    core_sharing: CoreSharing = CoreSharing.AVOID,
 ) -> Desired:
     """Where ``current`` goes under its new shape ``request``, next to ``others``.
 
@@ -148,7 +161,7 @@ def place_update(
     from planner.objective import moves
     from planner.solve import PlanOptions, replan
 
-    options = PlanOptions(time_limit=PLAN_TIME_LIMIT, workers=1, seed=PLAN_SEED)
+    options = PlanOptions(time_limit=PLAN_TIME_LIMIT, workers=1, seed=PLAN_SEED, core_sharing=core_sharing)
     result = replan(host, [*others, current], current.name, request, options)
     if not result.placements:
         reasons = [u.reason for u in result.unplaced] or ["the planner found no placement"]

@@ -26,7 +26,7 @@ from planner.hardware import PAGE_SIZE, Host, Instance
 from planner.memory import free_bytes
 from planner.objective import Before, Intent, instance_pages_per_node, resolve
 from planner.occupancy import Occupancy
-from planner.policy import CpuAffinity, MemoryPolicy
+from planner.policy import CoreSharing, CpuAffinity, MemoryPolicy
 from planner.request import DeviceWant, InstanceRequest
 
 
@@ -167,6 +167,7 @@ class ModelSpec:
     free_groups: Mapping[int, int]
     device_free: Mapping[str, tuple[str, ...]]
     admission_only: bool = False
+    core_sharing: CoreSharing = CoreSharing.AVOID
 
 
 def build_spec(
@@ -178,6 +179,7 @@ def build_spec(
     movable: Sequence[Instance] = (),
     previous: Mapping[str, Instance] | None = None,
     admission_only: bool = False,
+    core_sharing: CoreSharing = CoreSharing.AVOID,
 ) -> ModelSpec:
     """Resolve ``requests`` (and, with rebalance, the ``movable`` instances) on ``host``
     with the ``fixed`` instances in place. ``previous`` maps the names of requests that
@@ -218,6 +220,7 @@ def build_spec(
         free_groups=free_groups,
         device_free={d: tuple(units) for d, units in unit_free.items()},
         admission_only=admission_only,
+        core_sharing=core_sharing,
     )
 
 

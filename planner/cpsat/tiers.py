@@ -16,7 +16,7 @@ from ortools.sat.python import cp_model
 from planner.cpsat.model import Vars, allowed_classes, fewest_holding
 from planner.cpsat.spec import Demand, ModelSpec, boot_class
 from planner.objective import LOCAL, TIERS
-from planner.policy import CpuAffinity
+from planner.policy import CoreSharing, CpuAffinity
 
 Var = cp_model.IntVar
 
@@ -273,7 +273,11 @@ def add_distance(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, t
 
 
 def add_smt(spec: ModelSpec, v: Vars, tier: Tier) -> None:
-    """Cores shared with another instance, plus cores held only in part."""
+    """Cores shared with another instance, plus cores held only in part (core sharing
+    "pack": cores taken that were wholly free)."""
+    if spec.core_sharing is CoreSharing.PACK:
+        _add_whole_cores_taken(spec, v, tier)
+        return
     for (_, k, t), var in v.pieces.items():
         cls = spec.classes[k]
         tier.add(int(cls.shared) + int(t < cls.threads), var)
@@ -294,6 +298,22 @@ def add_smt(spec: ModelSpec, v: Vars, tier: Tier) -> None:
             shared = v.pin_shared.get((d.index, core_id))
             if shared is not None and not any(c in fixed_owner for c in core.cpus):
                 tier.add(1, shared)
+
+
+def _add_whole_cores_taken(spec: ModelSpec, v: Vars, tier: Tier) -> None:
+    for (_, k, _), var in v.pieces.items():
+        cls = spec.classes[k]
+        if cls.free == cls.threads:
+            tier.add(1, var)
+    host = spec.host
+    held = {cpu for inst in spec.fixed for cpu in inst.cpus}
+    for d in spec.demands:
+        if not d.pinned or d.blocked is not None:
+            continue
+        for core_id in d.pinned_cores:
+            cpus = host.core_by_id[core_id].cpus
+            if all(c in host.available and c not in held for c in cpus):
+                tier.add(1, v.admit[d.index])
 
 
 def add_fragmentation(spec: ModelSpec, v: Vars, tier: Tier) -> None:

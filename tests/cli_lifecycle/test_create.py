@@ -236,3 +236,15 @@ def test_units_the_kernel_cannot_take_are_recorded_and_said(kerf: Kerf) -> None:
         "create", "db2", "--cpu-count", "2", "--memory", "2G", "--devices", "nvme0_ns*", "--json"
     )
     assert json.loads(second.stdout)["devices"] == ["nvme0_ns3"]
+
+
+def test_core_sharing_pack_takes_a_neighbours_free_sibling(initialised: Kerf) -> None:
+    initialised.ok("create", "a", "--cpus", "0", "--memory", "1GiB")
+    isolated = initialised.ok("create", "b", "--cpu-count", "1", "--memory", "1GiB", "--dry-run", "--json")
+    assert json.loads(isolated.stdout)["cpus"] == [1]  # the default keeps off a's core
+    packed = initialised.ok("create", "b", "--cpu-count", "1", "--memory", "1GiB", "--core-sharing", "pack")
+    assert packed.stdout.startswith("created b (id 2): CPU 8;")  # a's sibling: core 1 stays whole
+    grown = initialised.ok("update", "b", "--cpu-count", "2", "--core-sharing", "pack", "--json")
+    assert 8 in json.loads(grown.stdout)["cpus"]
+    bad = initialised("create", "c", "--cpu-count", "1", "--memory", "1GiB", "--core-sharing", "dense")
+    assert bad.exit_code == ExitCode.USAGE and "--core-sharing" in bad.stderr

@@ -169,6 +169,26 @@ def test_rebalance_moves_an_existing_instance(kerf: Kerf, tmp_path: Path) -> Non
     assert "moved: b" in kerf("plan", str(host_file), "--requests", str(file), "--rebalance").stdout
 
 
+def test_core_sharing_pack_fills_a_neighbours_free_threads(kerf: Kerf, tmp_path: Path) -> None:
+    # one socket of four SMT2 cores (siblings c, c+4); "a" holds one thread of cores 0 and 1
+    host = synthetic_host("pack:1 core:4 pu:2")
+    a = Instance("a", (0, 1), allocate_regions(host, [], {0: GiB}) or (), cpu_affinity=CpuAffinity.COMPACT)
+    host_file = write_host(tmp_path / "host.dts", host, [a])
+    file = requests_json(tmp_path, {"name": "web", "cpu-count": 2, "memory": "1G"})
+    base = ("plan", str(host_file), "--requests", str(file), "--json")
+    isolated = json.loads(kerf(*base).stdout)
+    assert isolated["placements"][0]["cpus"] == [2, 6]
+    assert isolated["metrics"]["core_sharing"] == "avoid"
+    packed = kerf(*base, "--core-sharing", "PACK")
+    assert packed.exit_code == 0, packed.stderr
+    data = json.loads(packed.stdout)
+    assert data["placements"][0]["cpus"] == [4, 5]
+    assert data["metrics"]["core_sharing"] == "pack"
+    wrong = kerf(*base, "--core-sharing", "tight")
+    assert wrong.exit_code == ExitCode.USAGE
+    assert "--core-sharing" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
 def test_requests_in_dts_and_dtb_files_and_in_the_host_itself(kerf: Kerf, tmp_path: Path) -> None:
     host = EXAMPLES / "numa_topology.dts"
     from_dts = kerf("plan", str(host), "--requests", str(EXAMPLES / "requests" / "batch.dts"), "--json")

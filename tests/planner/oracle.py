@@ -17,7 +17,7 @@ from planner.hardware import PAGE_SIZE, Host, Instance, MemoryRegion
 from planner.memory import free_bytes
 from planner.objective import Score, evaluate, instance_pages_per_node, pages, resolve
 from planner.occupancy import Occupancy
-from planner.policy import CpuAffinity
+from planner.policy import CoreSharing, CpuAffinity
 from planner.request import InstanceRequest
 
 
@@ -151,12 +151,17 @@ def free_pages(host: Host, existing: Sequence[Instance]) -> dict[int, int]:
     return {n: b // PAGE_SIZE for n, b in free_bytes(host, existing).items()}
 
 
-def best_single(host: Host, existing: Sequence[Instance], request: InstanceRequest) -> Score:
+def best_single(
+    host: Host,
+    existing: Sequence[Instance],
+    request: InstanceRequest,
+    core_sharing: CoreSharing = CoreSharing.AVOID,
+) -> Score:
     """The optimal score for one request (the empty plan when nothing fits)."""
     caps = free_pages(host, existing)
-    best = evaluate(host, existing, [request], {})
+    best = evaluate(host, existing, [request], {}, core_sharing=core_sharing)
     for inst in candidates(host, existing, request, caps):
-        score = evaluate(host, existing, [request], {request.name: inst})
+        score = evaluate(host, existing, [request], {request.name: inst}, core_sharing=core_sharing)
         best = min(best, score, key=lambda s: s.values)
     return best
 
@@ -184,22 +189,32 @@ def _memory_fits(a: Instance, b: Instance, caps: dict[int, int]) -> bool:
     return all(p <= caps.get(n, 0) for n, p in used.items())
 
 
-def best_pair(host: Host, existing: Sequence[Instance], ra: InstanceRequest, rb: InstanceRequest) -> Score:
+def best_pair(
+    host: Host,
+    existing: Sequence[Instance],
+    ra: InstanceRequest,
+    rb: InstanceRequest,
+    core_sharing: CoreSharing = CoreSharing.AVOID,
+) -> Score:
     """The optimal score for two requests placed jointly (SMT of at most 2, memory
     splits taken as enumerated: keep memory small so that it never binds)."""
     caps = free_pages(host, existing)
     requests = [ra, rb]
-    best = evaluate(host, existing, requests, {})
+
+    def score_of(placed: dict[str, Instance]) -> Score:
+        return evaluate(host, existing, requests, placed, core_sharing=core_sharing)
+
+    best = score_of({})
     options_a = list(candidates(host, existing, ra, caps, _pinned_cores(host, rb)))
     options_b = list(candidates(host, existing, rb, caps, _pinned_cores(host, ra)))
     for a in options_a:
-        best = min(best, evaluate(host, existing, requests, {ra.name: a}), key=lambda s: s.values)
+        best = min(best, score_of({ra.name: a}), key=lambda s: s.values)
     for b in options_b:
-        best = min(best, evaluate(host, existing, requests, {rb.name: b}), key=lambda s: s.values)
+        best = min(best, score_of({rb.name: b}), key=lambda s: s.values)
     for a in options_a:
         for b in options_b:
             if _compatible(host, a, b, ra, rb) and _memory_fits(a, b, caps):
-                score = evaluate(host, existing, requests, {ra.name: a, rb.name: b})
+                score = score_of({ra.name: a, rb.name: b})
                 best = min(best, score, key=lambda s: s.values)
     return best
 

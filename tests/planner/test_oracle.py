@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.objective import evaluate
-from planner.solve import plan
+from planner.policy import CoreSharing
+from planner.solve import PlanOptions, plan
 from tests.planner.oracle import best_pair, best_single
 from tests.planner.plan_checks import assert_plan_valid
 from tests.planner.scenarios import existing, hosts, requests
@@ -50,4 +51,38 @@ def test_pair_of_requests_is_optimal(data: st.DataObject) -> None:
     assert_plan_valid(host, result, pair)
     placed = {p.name: p for p in result.placements}
     score, best = evaluate(host, before, pair, placed), best_pair(host, before, pair[0], pair[1])
+    assert_same_optimum(result.metrics, score.values, best.values)
+
+
+PACK = PlanOptions(core_sharing=CoreSharing.PACK)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_single_request_is_optimal_when_packing(data: st.DataObject) -> None:
+    host = data.draw(hosts(small=True))
+    before = data.draw(existing(host))
+    request = data.draw(requests(host, most_cpus=6))
+    result = plan(host, before, [request], PACK)
+    assert_plan_valid(host, result, [request])
+    placed = {p.name: p for p in result.placements}
+    score = evaluate(host, before, [request], placed, core_sharing=CoreSharing.PACK)
+    best = best_single(host, before, request, CoreSharing.PACK)
+    assert_same_optimum(result.metrics, score.values, best.values)
+    assert result.metrics["core_sharing"] == "pack"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_pair_of_requests_is_optimal_when_packing(data: st.DataObject) -> None:
+    host = data.draw(hosts(small=True).filter(lambda h: max(len(c.cpus) for c in h.cores) <= 2))
+    before = data.draw(existing(host, most=1))
+    first = data.draw(requests(host, "web", most_cpus=3))
+    second = data.draw(requests(host, "db", most_cpus=3))
+    pair = [replace(first, devices=()), replace(second, devices=())]
+    result = plan(host, before, pair, PACK)
+    assert_plan_valid(host, result, pair)
+    placed = {p.name: p for p in result.placements}
+    score = evaluate(host, before, pair, placed, core_sharing=CoreSharing.PACK)
+    best = best_pair(host, before, pair[0], pair[1], CoreSharing.PACK)
     assert_same_optimum(result.metrics, score.values, best.values)

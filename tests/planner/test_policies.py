@@ -14,9 +14,9 @@ import pytest
 from planner.hardware import Host, Instance
 from planner.memory import allocate_regions
 from planner.objective import instance_pages_per_node
-from planner.policy import CpuAffinity, MemoryPolicy
+from planner.policy import CoreSharing, CpuAffinity, MemoryPolicy
 from planner.request import DeviceWant, InstanceRequest, PlanStatus
-from planner.solve import plan
+from planner.solve import PlanOptions, plan
 from planner.synthetic import GiB
 from tests.planner import named_hosts as hosts
 from tests.planner.plan_checks import assert_plan_valid
@@ -220,3 +220,43 @@ def test_placement(case: Case) -> None:
         assert tuple(sorted(nodes)) == case.memory_nodes
     if case.devices:
         assert placed.devices == case.devices
+
+
+PACK_CASES = [
+    # single socket, cores (i, i+4); db holds one thread of cores 0 and 1
+    Case(
+        "pack/compact 2 beside db on 0,1: db's free siblings, no whole core broken",
+        hosts.single_socket_ht,
+        req(2),
+        (4, 5),
+        db=(0, 1),
+    ),
+    Case(
+        "pack/compact 3 beside db on 0,1: one whole core broken either way, siblings kept together",
+        hosts.single_socket_ht,
+        req(3),
+        (2, 4, 6),
+        db=(0, 1),
+    ),
+    Case(
+        "pack/exclusive 2 beside db on 0,1: exclusive never shares, one whole core",
+        hosts.single_socket_ht,
+        req(2, exclusive=True),
+        (2, 6),
+        db=(0, 1),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", PACK_CASES, ids=lambda c: c.name)
+def test_placement_when_packing(case: Case) -> None:
+    host = case.host()
+    existing = [holding(host, case.db)] if case.db else []
+    result = plan(host, existing, [case.request], PlanOptions(core_sharing=CoreSharing.PACK))
+    assert result.status is PlanStatus.OPTIMAL
+    (placed,) = result.placements
+    assert placed.cpus == case.cpus
+    assert_plan_valid(host, result, [case.request])
+    # the default keeps off db's cores
+    (isolated,) = plan(host, existing, [case.request]).placements
+    assert not {host.cpu_by_id[c].core for c in isolated.cpus} & {host.cpu_by_id[c].core for c in case.db}
