@@ -18,6 +18,7 @@ from benchmarks.sequences import SEQUENCES
 from benchmarks.stats import quantile
 from benchmarks.summary import (
     METRICS,
+    PACK_PLANNER,
     PLANNER,
     RunSummary,
     admission_shortfalls,
@@ -123,9 +124,12 @@ def targets(summaries: Sequence[RunSummary], runs: Sequence[RunDigest]) -> list[
             unfilled |= short
             tail = _tail_admission([s for s in runs_here if s.contender not in short])
             ours = tail.pop(PLANNER, None)
+            packed = tail.pop(PACK_PLANNER, None)
             best = max(tail.items(), key=lambda kv: kv[1], default=None)
             parts.append(
-                f"{scenario}: planner {_fmt(ours)}, best baseline {_fmt(best[1]) if best else '—'}"
+                f"{scenario}: planner {_fmt(ours)}"
+                + (f" (with --core-sharing pack {_fmt(packed)})" if packed is not None else "")
+                + f", best baseline {_fmt(best[1]) if best else '—'}"
                 + (f" ({best[0]})" if best else "")
             )
         left_out = (
@@ -262,7 +266,7 @@ def _tail_admission(summaries: Sequence[RunSummary]) -> dict[str, float]:
     """Contender -> admitted share of S3's requests after the punch (all runs given)."""
     totals: dict[str, list[int]] = {}
     for s in summaries:
-        if s.family == "planner" and s.contender != PLANNER:
+        if s.family == "planner" and s.contender not in (PLANNER, PACK_PLANNER):
             continue
         for phase in ("numa", "core"):
             admitted, offered = s.phases.get(phase, [0, 0])

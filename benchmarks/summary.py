@@ -18,6 +18,8 @@ from benchmarks.stats import holm, quantile, wilcoxon
 
 PLANNER = "planner"
 GANG_PLANNER = "planner-gang"
+#: The planner with core sharing "pack" (kerf plan --core-sharing pack).
+PACK_PLANNER = "planner-pack"
 
 
 def runs_everywhere(name: str) -> bool:
