@@ -75,13 +75,23 @@ class Lifecycle(RuleBasedStateMachine):
         policy=st.sampled_from(["local", "interleave"]),
         exclusive=st.booleans(),
         device=st.sampled_from([None, None, "eth0_vf*", "gpu0"]),
+        pack=st.booleans(),
     )
     def create(
-        self, name: str, count: int, gib: int, affinity: str, policy: str, exclusive: bool, device: str | None
+        self,
+        name: str,
+        count: int,
+        gib: int,
+        affinity: str,
+        policy: str,
+        exclusive: bool,
+        device: str | None,
+        pack: bool,
     ) -> None:
         args = ["create", name, "--cpu-count", str(count), "--memory", f"{gib}GiB"]
         args += ["--cpu-affinity", affinity, "--memory-policy", policy]
         args += ["--exclusive-cores"] if exclusive else []
+        args += ["--core-sharing", "pack"] if pack else []
         args += ["--devices", device] if device else []
         result = self.kerf(*args)
         if name in self.asked:
