@@ -123,6 +123,7 @@ def targets(summaries: Sequence[RunSummary], runs: Sequence[RunDigest]) -> list[
             short = _short_fill(runs_here)
             unfilled |= short
             tail = _tail_admission([s for s in runs_here if s.contender not in short])
+            reuse = _refill([s for s in runs_here if s.contender not in short])
             ours = tail.pop(PLANNER, None)
             packed = tail.pop(PACK_PLANNER, None)
             best = max(tail.items(), key=lambda kv: kv[1], default=None)
@@ -131,6 +132,7 @@ def targets(summaries: Sequence[RunSummary], runs: Sequence[RunDigest]) -> list[
                 + (f" (with --core-sharing pack {_fmt(packed)})" if packed is not None else "")
                 + f", best baseline {_fmt(best[1]) if best else '—'}"
                 + (f" ({best[0]})" if best else "")
+                + f"; CPUs admitted after the punch per CPU it freed: {reuse}"
             )
         left_out = (
             f" ({', '.join(sorted(unfilled))} left out: it filled less of the host than the planner)"
@@ -260,6 +262,25 @@ def _short_fill(summaries: Sequence[RunSummary]) -> set[str]:
     if ours is None:
         return set()
     return {name for name, count in filled.items() if count < ours}
+
+
+def _refill(summaries: Sequence[RunSummary]) -> str:
+    """Planner, planner-pack and the best baseline by CPUs re-admitted per freed CPU."""
+    used: dict[str, list[float]] = {}
+    for s in summaries:
+        if s.refill is not None and (s.family == "baseline" or s.contender in (PLANNER, PACK_PLANNER)):
+            used.setdefault(s.contender, []).append(s.refill)
+    means = {name: sum(v) / len(v) for name, v in used.items()}
+    parts = [
+        f"{label} {_fmt(means[name])}"
+        for name, label in ((PLANNER, "planner"), (PACK_PLANNER, "pack"))
+        if name in means
+    ]
+    baselines = {n: v for n, v in means.items() if n not in (PLANNER, PACK_PLANNER)}
+    if baselines:
+        name, value = max(baselines.items(), key=lambda kv: kv[1])
+        parts.append(f"best baseline {_fmt(value)} ({name})")
+    return ", ".join(parts) or "—"
 
 
 def _tail_admission(summaries: Sequence[RunSummary]) -> dict[str, float]:

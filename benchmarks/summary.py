@@ -97,6 +97,7 @@ class RunSummary:
     statuses: dict[str, int] = field(default_factory=dict)
     phases: dict[str, list[int]] = field(default_factory=dict)
     seconds: float = 0.0
+    refill: float | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -147,6 +148,14 @@ def summarize(run: RunRecord) -> RunSummary:
             counts[1] += 1
     offered_cpus = sum(d.size for d in measured)
     admitted_cpus = sum(d.size for d in admitted)
+    # S3: the CPUs admitted after the punch over the CPUs the punch left free (each
+    # contender's own: by arrival, what is freed depends on how it filled the host)
+    tail = [d for d in run.decisions if d.phase in ("numa", "core")]
+    refill = (
+        sum(d.size for d in tail if d.admitted) / tail[0].free_before
+        if tail and tail[0].free_before
+        else None
+    )
     return RunSummary(
         topology=run.topology,
         scenario=run.scenario,
@@ -187,6 +196,7 @@ def summarize(run: RunRecord) -> RunSummary:
         statuses=dict(statuses),
         phases=phases,
         seconds=run.seconds,
+        refill=refill,
     )
 
 
