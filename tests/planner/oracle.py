@@ -252,13 +252,20 @@ def update_candidates(
             yield Instance(request.name, cpus, regions, tuple(devices))
 
 
-def best_update(host: Host, others: Sequence[Instance], current: Instance, request: InstanceRequest) -> Score:
+def best_update(
+    host: Host,
+    others: Sequence[Instance],
+    current: Instance,
+    request: InstanceRequest,
+    core_sharing: CoreSharing = CoreSharing.AVOID,
+) -> Score:
     """The optimal score for giving ``current`` the new shape ``request`` (the other
     instances fixed): fewest moved first, then quality, by planner.objective."""
     caps = free_pages(host, others)
     previous = {current.name: current}
-    best = evaluate(host, others, [request], {}, previous=previous)
+    best = evaluate(host, others, [request], {}, previous=previous, core_sharing=core_sharing)
     for inst in update_candidates(host, others, current, request, caps):
-        score = evaluate(host, others, [request], {request.name: inst}, previous=previous)
+        placed = {request.name: inst}
+        score = evaluate(host, others, [request], placed, previous=previous, core_sharing=core_sharing)
         best = min(best, score, key=lambda s: s.values)
     return best

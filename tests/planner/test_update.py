@@ -21,7 +21,7 @@ from planner.errors import RequestError
 from planner.hardware import PAGE_SIZE, Host, Instance
 from planner.memory import allocate_regions
 from planner.objective import TIERS, evaluate
-from planner.policy import CpuAffinity, MemoryPolicy
+from planner.policy import CoreSharing, CpuAffinity, MemoryPolicy
 from planner.request import DeviceWant, InstanceRequest, Plan, PlanStatus
 from planner.solve import PlanOptions, plan, replan
 from planner.synthetic import GiB
@@ -286,6 +286,22 @@ def test_an_update_is_optimal_fewest_moved_first(data: st.DataObject) -> None:
     score = evaluate(host, others, [request], placed, previous={current.name: current})
     assert result.metrics["tiers"] == score.named()
     assert_same_optimum(result.metrics, score.values, best_update(host, others, current, request).values)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_an_update_is_optimal_when_packing(data: st.DataObject) -> None:
+    host = data.draw(random_hosts(small=True))
+    others, current = data.draw(cases(host))
+    request = data.draw(requests(host, current.name, most_cpus=5))
+    options = PlanOptions(core_sharing=CoreSharing.PACK)
+    result = replan(host, [*others, current], current.name, request, options)
+    assert_plan_valid(host, result, [request])
+    placed = {p.name: p for p in result.placements}
+    previous = {current.name: current}
+    score = evaluate(host, others, [request], placed, previous=previous, core_sharing=CoreSharing.PACK)
+    best = best_update(host, others, current, request, CoreSharing.PACK)
+    assert_same_optimum(result.metrics, score.values, best.values)
 
 
 def fits_around(host: Host, others: list[Instance], current: Instance, grow: InstanceRequest) -> bool:
