@@ -40,6 +40,7 @@ CoreSharingOption = Annotated[
         help="avoid: keep off other instances' cores (isolation); "
         "pack: fill their free threads first, keeping whole cores free (capacity).",
         case_sensitive=False,
+        envvar="KERF_CORE_SHARING",
     ),
 ]
 IdOption = Annotated[int | None, typer.Option("--id", help="Address the instance by its id (1-2047).")]

@@ -30,7 +30,13 @@ class Kerf:
     runner: CliRunner
 
     def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
-        full_env = {"KERF_ROOT": str(self.root), "COLUMNS": "200", "NO_COLOR": "1"}
+        # None unsets: a developer's KERF_CORE_SHARING must not change the plans tested
+        full_env: dict[str, str | None] = {
+            "KERF_ROOT": str(self.root),
+            "COLUMNS": "200",
+            "NO_COLOR": "1",
+            "KERF_CORE_SHARING": None,
+        }
         full_env.update(env or {})
         return self.runner.invoke(app, list(args), env=full_env)
 

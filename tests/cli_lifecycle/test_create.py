@@ -248,3 +248,16 @@ def test_core_sharing_pack_takes_a_neighbours_free_sibling(initialised: Kerf) ->
     assert 8 in json.loads(grown.stdout)["cpus"]
     bad = initialised("create", "c", "--cpu-count", "1", "--memory", "1GiB", "--core-sharing", "dense")
     assert bad.exit_code == ExitCode.USAGE and "--core-sharing" in bad.stderr
+
+
+def test_core_sharing_from_the_environment(initialised: Kerf) -> None:
+    initialised.ok("create", "a", "--cpus", "0", "--memory", "1GiB")
+    pack = {"KERF_CORE_SHARING": "pack"}
+    dry = initialised("create", "b", "--cpu-count", "1", "--memory", "1GiB", "--dry-run", "--json", env=pack)
+    assert dry.exit_code == 0 and json.loads(dry.stdout)["cpus"] == [8]
+    # the flag still wins over the environment
+    args = ("create", "b", "--cpu-count", "1", "--memory", "1GiB", "--dry-run", "--json")
+    flag = initialised(*args, "--core-sharing", "avoid", env=pack)
+    assert json.loads(flag.stdout)["cpus"] == [1]
+    bad = initialised(*args, env={"KERF_CORE_SHARING": "dense"})
+    assert bad.exit_code == ExitCode.USAGE and "dense" in bad.stderr and "Traceback" not in bad.stderr

@@ -32,7 +32,9 @@ class Kerf:
     runner: CliRunner
 
     def __call__(self, *args: str) -> Result:
-        return self.runner.invoke(app, list(args), env={"COLUMNS": "200", "NO_COLOR": "1"})
+        # None unsets: a developer's KERF_CORE_SHARING must not change the plans tested
+        env: dict[str, str | None] = {"COLUMNS": "200", "NO_COLOR": "1", "KERF_CORE_SHARING": None}
+        return self.runner.invoke(app, list(args), env=env)
 
 
 @pytest.fixture
