@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,65 +25,37 @@ def assert_same_optimum(metrics: Mapping[str, object], found: tuple[int, ...], b
         assert found == best
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MODES = pytest.mark.parametrize("mode", list(CoreSharing), ids=str)
+
+
+@MODES
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_single_request_is_optimal(data: st.DataObject) -> None:
+def test_single_request_is_optimal(mode: CoreSharing, data: st.DataObject) -> None:
     host = data.draw(hosts(small=True))
     before = data.draw(existing(host))
     request = data.draw(requests(host, most_cpus=6))
-    result = plan(host, before, [request])
+    result = plan(host, before, [request], PlanOptions(core_sharing=mode))
     assert_plan_valid(host, result, [request])
     placed = {p.name: p for p in result.placements}
-    score, best = evaluate(host, before, [request], placed), best_single(host, before, request)
-    assert_same_optimum(result.metrics, score.values, best.values)
+    score = evaluate(host, before, [request], placed, core_sharing=mode)
+    assert_same_optimum(result.metrics, score.values, best_single(host, before, request, mode).values)
     assert result.status.value in ("optimal", "infeasible")
+    assert result.metrics["core_sharing"] == mode.value
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@MODES
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_pair_of_requests_is_optimal(data: st.DataObject) -> None:
+def test_pair_of_requests_is_optimal(mode: CoreSharing, data: st.DataObject) -> None:
     host = data.draw(hosts(small=True).filter(lambda h: max(len(c.cpus) for c in h.cores) <= 2))
     before = data.draw(existing(host, most=1))
     first = data.draw(requests(host, "web", most_cpus=3))
     second = data.draw(requests(host, "db", most_cpus=3))
     # two requests may not both want "any VF": the oracle gives each the lowest free unit
     pair = [replace(first, devices=()), replace(second, devices=())]
-    result = plan(host, before, pair)
+    result = plan(host, before, pair, PlanOptions(core_sharing=mode))
     assert_plan_valid(host, result, pair)
     placed = {p.name: p for p in result.placements}
-    score, best = evaluate(host, before, pair, placed), best_pair(host, before, pair[0], pair[1])
-    assert_same_optimum(result.metrics, score.values, best.values)
-
-
-PACK = PlanOptions(core_sharing=CoreSharing.PACK)
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_single_request_is_optimal_when_packing(data: st.DataObject) -> None:
-    host = data.draw(hosts(small=True))
-    before = data.draw(existing(host))
-    request = data.draw(requests(host, most_cpus=6))
-    result = plan(host, before, [request], PACK)
-    assert_plan_valid(host, result, [request])
-    placed = {p.name: p for p in result.placements}
-    score = evaluate(host, before, [request], placed, core_sharing=CoreSharing.PACK)
-    best = best_single(host, before, request, CoreSharing.PACK)
-    assert_same_optimum(result.metrics, score.values, best.values)
-    assert result.metrics["core_sharing"] == "pack"
-
-
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_pair_of_requests_is_optimal_when_packing(data: st.DataObject) -> None:
-    host = data.draw(hosts(small=True).filter(lambda h: max(len(c.cpus) for c in h.cores) <= 2))
-    before = data.draw(existing(host, most=1))
-    first = data.draw(requests(host, "web", most_cpus=3))
-    second = data.draw(requests(host, "db", most_cpus=3))
-    pair = [replace(first, devices=()), replace(second, devices=())]
-    result = plan(host, before, pair, PACK)
-    assert_plan_valid(host, result, pair)
-    placed = {p.name: p for p in result.placements}
-    score = evaluate(host, before, pair, placed, core_sharing=CoreSharing.PACK)
-    best = best_pair(host, before, pair[0], pair[1], CoreSharing.PACK)
-    assert_same_optimum(result.metrics, score.values, best.values)
+    score = evaluate(host, before, pair, placed, core_sharing=mode)
+    assert_same_optimum(result.metrics, score.values, best_pair(host, before, pair[0], pair[1], mode).values)

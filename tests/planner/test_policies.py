@@ -64,6 +64,7 @@ class Case:
     db: tuple[int, ...] = ()
     memory_nodes: tuple[int, ...] | None = None
     devices: tuple[str, ...] = ()
+    sharing: CoreSharing = CoreSharing.AVOID
 
 
 CASES = [
@@ -205,11 +206,40 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+PACK_CASES = [
+    # single socket, cores (i, i+4); db holds one thread of cores 0 and 1
+    Case(
+        "pack/compact 2 beside db on 0,1: db's free siblings, no whole core broken",
+        hosts.single_socket_ht,
+        req(2),
+        (4, 5),
+        db=(0, 1),
+        sharing=CoreSharing.PACK,
+    ),
+    Case(
+        "pack/compact 3 beside db on 0,1: one whole core broken either way, siblings kept together",
+        hosts.single_socket_ht,
+        req(3),
+        (2, 4, 6),
+        db=(0, 1),
+        sharing=CoreSharing.PACK,
+    ),
+    Case(
+        "pack/exclusive 2 beside db on 0,1: exclusive never shares, one whole core",
+        hosts.single_socket_ht,
+        req(2, exclusive=True),
+        (2, 6),
+        db=(0, 1),
+        sharing=CoreSharing.PACK,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES + PACK_CASES, ids=lambda c: c.name)
 def test_placement(case: Case) -> None:
     host = case.host()
     existing = [holding(host, case.db)] if case.db else []
-    result = plan(host, existing, [case.request])
+    result = plan(host, existing, [case.request], PlanOptions(core_sharing=case.sharing))
     assert result.status is PlanStatus.OPTIMAL
     assert result.objective == result.bound
     (placed,) = result.placements
@@ -222,41 +252,8 @@ def test_placement(case: Case) -> None:
         assert placed.devices == case.devices
 
 
-PACK_CASES = [
-    # single socket, cores (i, i+4); db holds one thread of cores 0 and 1
-    Case(
-        "pack/compact 2 beside db on 0,1: db's free siblings, no whole core broken",
-        hosts.single_socket_ht,
-        req(2),
-        (4, 5),
-        db=(0, 1),
-    ),
-    Case(
-        "pack/compact 3 beside db on 0,1: one whole core broken either way, siblings kept together",
-        hosts.single_socket_ht,
-        req(3),
-        (2, 4, 6),
-        db=(0, 1),
-    ),
-    Case(
-        "pack/exclusive 2 beside db on 0,1: exclusive never shares, one whole core",
-        hosts.single_socket_ht,
-        req(2, exclusive=True),
-        (2, 6),
-        db=(0, 1),
-    ),
-]
-
-
-@pytest.mark.parametrize("case", PACK_CASES, ids=lambda c: c.name)
-def test_placement_when_packing(case: Case) -> None:
-    host = case.host()
-    existing = [holding(host, case.db)] if case.db else []
-    result = plan(host, existing, [case.request], PlanOptions(core_sharing=CoreSharing.PACK))
-    assert result.status is PlanStatus.OPTIMAL
-    (placed,) = result.placements
-    assert placed.cpus == case.cpus
-    assert_plan_valid(host, result, [case.request])
-    # the default keeps off db's cores
-    (isolated,) = plan(host, existing, [case.request]).placements
-    assert not {host.cpu_by_id[c].core for c in isolated.cpus} & {host.cpu_by_id[c].core for c in case.db}
+def test_the_default_keeps_off_the_cores_pack_fills() -> None:
+    for case in PACK_CASES:
+        host = case.host()
+        (isolated,) = plan(host, [holding(host, case.db)], [case.request]).placements
+        assert not {host.cpu_by_id[c].core for c in isolated.cpus} & {host.cpu_by_id[c].core for c in case.db}

@@ -274,33 +274,20 @@ def cases(draw: st.DrawFn, host: Host, most: int = 2) -> tuple[list[Instance], I
     return others, current
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("mode", list(CoreSharing), ids=str)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_an_update_is_optimal_fewest_moved_first(data: st.DataObject) -> None:
+def test_an_update_is_optimal_fewest_moved_first(mode: CoreSharing, data: st.DataObject) -> None:
     host = data.draw(random_hosts(small=True))
     others, current = data.draw(cases(host))
     request = data.draw(requests(host, current.name, most_cpus=5))
-    result = replan(host, [*others, current], current.name, request)
-    assert_plan_valid(host, result, [request])
-    placed = {p.name: p for p in result.placements}
-    score = evaluate(host, others, [request], placed, previous={current.name: current})
-    assert result.metrics["tiers"] == score.named()
-    assert_same_optimum(result.metrics, score.values, best_update(host, others, current, request).values)
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_an_update_is_optimal_when_packing(data: st.DataObject) -> None:
-    host = data.draw(random_hosts(small=True))
-    others, current = data.draw(cases(host))
-    request = data.draw(requests(host, current.name, most_cpus=5))
-    options = PlanOptions(core_sharing=CoreSharing.PACK)
-    result = replan(host, [*others, current], current.name, request, options)
+    result = replan(host, [*others, current], current.name, request, PlanOptions(core_sharing=mode))
     assert_plan_valid(host, result, [request])
     placed = {p.name: p for p in result.placements}
     previous = {current.name: current}
-    score = evaluate(host, others, [request], placed, previous=previous, core_sharing=CoreSharing.PACK)
-    best = best_update(host, others, current, request, CoreSharing.PACK)
+    score = evaluate(host, others, [request], placed, previous=previous, core_sharing=mode)
+    assert result.metrics["tiers"] == score.named()
+    best = best_update(host, others, current, request, mode)
     assert_same_optimum(result.metrics, score.values, best.values)
 
 
