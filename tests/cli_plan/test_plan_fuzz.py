@@ -69,13 +69,14 @@ def entries(draw: st.DrawFn) -> dict[str, object]:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(entries(), min_size=1, max_size=3))
+@given(st.lists(entries(), min_size=1, max_size=3), st.sampled_from(["avoid", "pack"]))
 def test_any_requests_file_gets_a_plan_or_a_clear_error(
-    kerf: Kerf, host_file: Path, tmp_path: Path, instances: list[dict[str, object]]
+    kerf: Kerf, host_file: Path, tmp_path: Path, instances: list[dict[str, object]], sharing: str
 ) -> None:
     file = tmp_path / "fuzz.json"
     file.write_text(json.dumps({"instances": instances}))
-    result = kerf("plan", str(host_file), "--requests", str(file), "--json", "--time-limit", "5")
+    args = ("--json", "--time-limit", "5", "--core-sharing", sharing)
+    result = kerf("plan", str(host_file), "--requests", str(file), *args)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output
     code = result.exit_code
