@@ -46,7 +46,11 @@ def _node1_pool(host: Host, size: int) -> Host:
     return replace(host, memory=replace(host.memory, pool=pool, host_reserved_bytes=reserved))
 
 
-def _pool_state(kerf: Kerf) -> tuple[tuple[int, ...], dict[int | None, int], tuple[str, ...]]:
+#: (pool CPUs, bytes per node, PCI devices free or lent)
+PoolState = tuple[tuple[int, ...], dict[int | None, int], tuple[str, ...]]
+
+
+def _pool_state(kerf: Kerf) -> PoolState:
     """(pool CPUs, bytes per node, PCI devices free or lent) as the kernel shows them."""
     view = read_kernel(_sim(kerf))
     lent = {pci for inst in view.instances.values() for pci in inst.pci_ids}
@@ -389,64 +393,68 @@ def test_a_kernel_refusal_half_way_through_a_remove_and_re_add_restores_each_nod
     assert _pool_state(initialised)[1] == {0: 12 * GiB, 1: keep}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "point", ["journal-written", "overlay-written-1", "batch-applied", "journal-committed", "host-installed"]
-)
-def test_pool_killed_at_each_point_is_repaired_by_the_next_command(
-    small: Kerf, tmp_path: Path, point: str
-) -> None:
+CRASH_POINTS = [
+    "journal-written",
+    "overlay-written-1",
+    "batch-applied",
+    "journal-committed",
+    "host-installed",
+]
+
+
+def _crash_then_repair(kerf: Kerf, edited: Path, point: str) -> tuple[PoolState, str]:
+    """Kill `kerf pool --input edited` at ``point``, let the next command repair, check
+    nothing is left half done; the pool and the host text from before the crash."""
     import signal
 
     from tests.cli_lifecycle.processes import kerf_process
 
-    wider = _write(tmp_path / "wider.dts", _node1_pool(dual_node_smt2(), 14 * GiB))
-    state = small.root / "state"
-    pool_before, text_before = _pool_state(small), (state / "host.dts").read_text()
-    crashed = kerf_process(small.root, "pool", "--input", str(wider), env={"KERF_CRASH_AT": point})
+    state = kerf.root / "state"
+    pool_before, text_before = _pool_state(kerf), (state / "host.dts").read_text()
+    crashed = kerf_process(kerf.root, "pool", "--input", str(edited), env={"KERF_CRASH_AT": point})
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    small.ok("show")
+    kerf.ok("show")
     assert not (state / "journal.json").exists() and not (state / "host.dts.pending").exists()
-    assert all(t.applied for t in _sim(small).transactions())
+    assert all(t.applied for t in _sim(kerf).transactions())
+    return pool_before, text_before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_pool_killed_at_each_point_is_repaired_by_the_next_command(
+    small: Kerf, tmp_path: Path, point: str
+) -> None:
+    wider = _write(tmp_path / "wider.dts", _node1_pool(dual_node_smt2(), 14 * GiB))
+    pool_before, text_before = _crash_then_repair(small, wider, point)
+    host_text = (small.root / "state" / "host.dts").read_text()
     if point in ("journal-committed", "host-installed"):  # completed
         assert _pool_state(small)[:2] == (tuple(range(16)), {0: 12 * GiB, 1: 14 * GiB})
-        assert (state / "host.dts").read_text() == wider.read_text()
+        assert host_text == wider.read_text()
     else:  # rolled back, the chunk a memory-add left included
         assert _pool_state(small) == pool_before
-        assert (state / "host.dts").read_text() == text_before
+        assert host_text == text_before
         assert (
             small.ok("pool", "--input", str(wider)).stdout == "pool: +CPUs 6, 7, 14, 15; +2 GiB on node 1\n"
         )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "point", ["journal-written", "overlay-written-1", "batch-applied", "journal-committed", "host-installed"]
-)
+@pytest.mark.parametrize("point", CRASH_POINTS)
 def test_a_remove_and_re_add_killed_at_each_point_is_repaired_by_the_next_command(
     initialised: Kerf, tmp_path: Path, point: str
 ) -> None:
-    import signal
-
-    from tests.cli_lifecycle.processes import kerf_process
-
     # 10 GiB kept of the 12 GiB chunk: rolling back needs the re-added chunk given back first.
     less = _write(tmp_path / "less.dts", _node1_pool(dual_node_smt2(), 10 * GiB))
-    state = initialised.root / "state"
-    pool_before, text_before = _pool_state(initialised), (state / "host.dts").read_text()
-    crashed = kerf_process(initialised.root, "pool", "--input", str(less), env={"KERF_CRASH_AT": point})
-    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    initialised.ok("show")
-    assert not (state / "journal.json").exists() and not (state / "host.dts.pending").exists()
-    assert all(t.applied for t in _sim(initialised).transactions())
+    pool_before, text_before = _crash_then_repair(initialised, less, point)
+    host_text = (initialised.root / "state" / "host.dts").read_text()
     if point in ("journal-committed", "host-installed"):  # completed
         assert _pool_state(initialised) == (pool_before[0], {0: 12 * GiB, 1: 10 * GiB}, pool_before[2])
-        assert (state / "host.dts").read_text() == less.read_text()
+        assert host_text == less.read_text()
     else:  # rolled back: node 1 holds 12 GiB in one chunk again
         assert _pool_state(initialised) == pool_before
         [(_, size)] = _node_chunks(initialised, 1)
         assert size == 12 * GiB
-        assert (state / "host.dts").read_text() == text_before
+        assert host_text == text_before
         expected = "pool: -2 GiB on node 1 (12 GiB chunk at "
         assert initialised.ok("pool", "--input", str(less)).stdout.startswith(expected)
         assert _pool_state(initialised)[1] == {0: 12 * GiB, 1: 10 * GiB}
