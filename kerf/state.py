@@ -9,6 +9,7 @@ memory regions. It forgets everything else, so kerf keeps it here::
       host.dts.pending      a description being installed by an interrupted `kerf init`
       instances/<name>.json per instance: request, policies, planned placement, image provenance
       journal.json          the intent of the operation in progress (absent when idle)
+      settings.json         host-wide settings (kerf config); absent means the defaults
 
 Every file is replaced atomically (:mod:`kerf.fsutil`). A damaged file is an InputError
 that names the file; nothing here guesses.
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 
 from kerf.errors import InputError
 from kerf.fsutil import atomic_write_text, ensure_dir, file_lock, fsync_dir, remove_durably
-from planner.policy import CpuAffinity, MemoryPolicy
+from planner.policy import CoreSharing, CpuAffinity, MemoryPolicy
 
 FORMAT_VERSION = 1
 HOST_FILE = "host.dts"
@@ -34,6 +35,7 @@ PENDING_HOST_FILE = "host.dts.pending"
 JOURNAL_FILE = "journal.json"
 LOCK_FILE = "lock"
 INSTANCES_DIR = "instances"
+SETTINGS_FILE = "settings.json"
 DEFAULT_LOCK_TIMEOUT = 60.0
 LOCK_TIMEOUT_ENV = "KERF_LOCK_TIMEOUT"
 
@@ -182,18 +184,25 @@ def record_to_json(rec: InstanceRecord) -> dict[str, Any]:
     }
 
 
+RECORD_HINT = (
+    "the state file is damaged; restore it, or remove it and let kerf rebuild the record from the "
+    "kernel on its next command"
+)
+SETTINGS_HINT = (
+    "the settings file is damaged; remove it (the defaults apply) and set it again with kerf config"
+)
+
+
 class _Reader:
     """Typed access to decoded JSON, with errors that name the file and the field."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, hint: str = RECORD_HINT) -> None:
         self.source = source
+        self.hint = hint
 
     def fail(self, where: str, expected: str, found: object) -> StateFormatError:
-        return StateFormatError(
-            f"{self.source}: {where} should be {expected}, found {found!r}",
-            hint="the state file is damaged; restore it, or remove it and let kerf rebuild the "
-            "record from the kernel on its next command",
-        )
+        message = f"{self.source}: {where} should be {expected}, found {found!r}"
+        return StateFormatError(message, hint=self.hint)
 
     def get(self, data: Mapping[str, Any], key: str, kind: type[_T], where: str) -> _T:
         if key not in data:
@@ -338,6 +347,32 @@ def journal_from_json(data: object, source: str) -> Journal:
     )
 
 
+@dataclass(frozen=True)
+class Settings:
+    """Host-wide settings (``kerf config``): defaults for commands that place instances."""
+
+    core_sharing: CoreSharing = CoreSharing.AVOID
+
+
+def settings_to_json(settings: Settings) -> dict[str, Any]:
+    """The settings file's content."""
+    return {"version": FORMAT_VERSION, "core-sharing": settings.core_sharing.value}
+
+
+def settings_from_json(data: object, source: str) -> Settings:
+    """Read a settings file back (StateFormatError naming the file when it is not one)."""
+    r = _Reader(source, SETTINGS_HINT)
+    if not isinstance(data, dict):
+        raise r.fail("the content", "a JSON object", data)
+    version = r.get(data, "version", int, "settings")
+    if version != FORMAT_VERSION:
+        raise r.fail("settings.version", str(FORMAT_VERSION), version)
+    unknown = sorted(set(data) - {"version", "core-sharing"})
+    if unknown:
+        raise r.fail("every key", "version or core-sharing", ", ".join(unknown))
+    return Settings(core_sharing=r.enum(data, "core-sharing", CoreSharing, "settings"))
+
+
 # --- the directory ---------------------------------------------------------------------------
 
 
@@ -466,6 +501,35 @@ class StateDir:
     def remove_record(self, name: str) -> bool:
         """Remove an instance's record; False when there was none."""
         return remove_durably(self._record_file(name))
+
+    # -- settings -----------------------------------------------------------------------------
+
+    @property
+    def settings_file(self) -> Path:
+        """The host-wide settings."""
+        return self.path / SETTINGS_FILE
+
+    def settings(self) -> Settings:
+        """The host-wide settings (the defaults when none were ever written)."""
+        try:
+            text = self.settings_file.read_text()
+        except FileNotFoundError:
+            return Settings()
+        except OSError as err:
+            raise InputError(f"cannot read {self.settings_file}: {err.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise StateFormatError(
+                f"{self.settings_file}:{err.lineno}:{err.colno}: not valid JSON ({err.msg})",
+                hint=SETTINGS_HINT,
+            ) from None
+        return settings_from_json(data, str(self.settings_file))
+
+    def write_settings(self, settings: Settings) -> None:
+        """Replace the host-wide settings (one atomic rename)."""
+        ensure_dir(self.path)
+        atomic_write_text(self.settings_file, json.dumps(settings_to_json(settings), indent=2) + "\n")
 
     # -- journal ------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kerf.cli.convert_cmd",
     "kerf.cli.lifecycle_cmds",
     "kerf.cli.pool_cmd",
+    "kerf.cli.config_cmd",
     "kerf.cli.run_cmds",
     "kerf.cli.show_cmd",
     "kerf.cli.plan_cmd",

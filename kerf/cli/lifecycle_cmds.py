@@ -33,14 +33,19 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Check and show what would happen; change nothing.")
 ]
+CORE_SHARING_HELP = (
+    "avoid: keep off other instances' cores (isolation); "
+    "pack: fill their free threads first, keeping whole cores free (capacity)."
+)
 CoreSharingOption = Annotated[
-    CoreSharing,
+    CoreSharing | None,
     typer.Option(
         "--core-sharing",
-        help="avoid: keep off other instances' cores (isolation); "
-        "pack: fill their free threads first, keeping whole cores free (capacity).",
+        help=f"{CORE_SHARING_HELP} Default: KERF_CORE_SHARING, else the host's setting (kerf config), "
+        "else avoid.",
         case_sensitive=False,
         envvar="KERF_CORE_SHARING",
+        show_default=False,
     ),
 ]
 IdOption = Annotated[int | None, typer.Option("--id", help="Address the instance by its id (1-2047).")]
@@ -158,7 +163,7 @@ def create_command(
         bool, typer.Option("--exclusive-cores", help="Share no physical core with another instance.")
     ] = False,
     ident: IdOption = None,
-    core_sharing: CoreSharingOption = CoreSharing.AVOID,
+    core_sharing: CoreSharingOption = None,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
     root: RootOption = None,
@@ -215,7 +220,7 @@ def update_command(
             "--exclusive-cores/--shared-cores", help="Whether cores may be shared.", show_default=False
         ),
     ] = None,
-    core_sharing: CoreSharingOption = CoreSharing.AVOID,
+    core_sharing: CoreSharingOption = None,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
     root: RootOption = None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kerf.cli.lifecycle_cmds import CoreSharingOption
+from kerf.cli.lifecycle_cmds import CORE_SHARING_HELP
 from kerf.errors import ExitCode
 from planner.policy import CoreSharing
 
@@ -64,7 +64,15 @@ def plan_command(
     time_limit: Annotated[
         float, typer.Option("--time-limit", metavar="SECONDS", help="Solver time limit.", min=0.01)
     ] = 10.0,
-    core_sharing: CoreSharingOption = CoreSharing.AVOID,
+    core_sharing: Annotated[
+        CoreSharing,
+        typer.Option(
+            "--core-sharing",
+            help=f"{CORE_SHARING_HELP} Default: KERF_CORE_SHARING, else avoid.",
+            case_sensitive=False,
+            envvar="KERF_CORE_SHARING",
+        ),
+    ] = CoreSharing.AVOID,
 ) -> None:
     """Place instances on HOST: proven-optimal CPUs, memory and devices.
 

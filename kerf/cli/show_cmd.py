@@ -85,7 +85,8 @@ def render(data: dict[str, Any], console: Console, *, single: bool = False) -> N
 
     host = data["host"]
     if not single:
-        title = f"Pool ({host['backend']}{': ' + host['model'] if host['model'] else ''})"
+        model = f": {host['model']}" if host["model"] else ""
+        title = f"Pool ({host['backend']}{model}; core sharing {host['core_sharing']})"
         pool = Table(title=title, title_justify="left")
         for column in ("NUMA node", "pool CPUs", "free CPUs", "pool memory", "used", "free"):
             pool.add_column(column)

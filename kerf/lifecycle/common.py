@@ -19,7 +19,7 @@ from kerf.lifecycle.reconcile import reconcile
 from kerf.lifecycle.recovery import recover
 from kerf.lifecycle.session import Session
 from kerf.overlay import OverlayTransaction, apply_batch
-from kerf.state import InstanceRecord, Journal, StateDir
+from kerf.state import InstanceRecord, Journal, Settings, StateDir
 from planner.hardware import Host
 
 
@@ -40,6 +40,7 @@ class Prepared:
     view: KernelView
     records: Mapping[str, InstanceRecord]
     notices: tuple[str, ...]
+    settings: Settings
 
 
 def load_installed_host(state: StateDir) -> Host:
@@ -78,7 +79,7 @@ def prepare(session: Session, *, write: bool = True) -> Prepared:
     host = load_installed_host(session.state)
     view = read_kernel(session.backend())
     result = reconcile(session.state, host, view, write=write)
-    return Prepared(host, view, result.records, tuple(notices) + result.notices)
+    return Prepared(host, view, result.records, tuple(notices) + result.notices, session.state.settings())
 
 
 def resolve_instance(view: KernelView, name: str | None, ident: int | None) -> InstanceView:

@@ -34,7 +34,7 @@ class CreateSpec:
     name: str
     request: RequestRecord
     id: int | None = None
-    core_sharing: CoreSharing = CoreSharing.AVOID
+    core_sharing: CoreSharing | None = None  # None: the host's setting (kerf config)
 
 
 def create(session: Session, spec: CreateSpec, *, dry_run: bool = False) -> Outcome:
@@ -100,7 +100,8 @@ def _plan(prepared: Prepared, spec: CreateSpec, batch: str) -> tuple[Desired, li
     host = prepared.host
     existing = existing_instances(host, view, prepared.records)
     request = request_of(spec.name, spec.request, ident=spec.id)
-    desired = plan_create(host, existing, request, spec.core_sharing)
+    mode = prepared.settings.core_sharing if spec.core_sharing is None else spec.core_sharing
+    desired = plan_create(host, existing, request, mode)
     ops = create_operations(host, spec.name, spec.id, desired, view.pool, view.regions_in_use())
     return desired, build_transactions(ops, tag=batch)
 

@@ -52,7 +52,7 @@ def show(session: Session, name: str | None = None, ident: int | None = None) ->
 
 
 def host_json(session: Session, prepared: Prepared) -> dict[str, Any]:
-    """The pool per NUMA node: CPUs (pool, free) and memory (pool, used)."""
+    """The pool per NUMA node: CPUs (pool, free) and memory (pool, used); the host's settings."""
     host, view = prepared.host, prepared.view
     pool = view.pool
     used_by_node: dict[int | None, int] = {}
@@ -87,6 +87,7 @@ def host_json(session: Session, prepared: Prepared) -> dict[str, Any]:
         "memory": {"pool_bytes": sum(c.size for c in pool.chunks), "used_bytes": sum(used_by_node.values())},
         "numa_nodes": nodes,
         "devices": devices,
+        "core_sharing": prepared.settings.core_sharing.value,
     }
 
 

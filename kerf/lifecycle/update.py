@@ -50,10 +50,10 @@ def update(
     change: Change,
     *,
     dry_run: bool = False,
-    core_sharing: CoreSharing = CoreSharing.AVOID,
+    core_sharing: CoreSharing | None = None,
 ) -> Outcome:
     """Apply ``change`` to the instance named ``name`` (or with id ``ident``);
-    ``core_sharing`` as for kerf plan."""
+    ``core_sharing`` as for kerf plan (None: the host's setting, kerf config)."""
     import planner.solve  # noqa: F401  (slow import, done before taking the lock)
 
     if dry_run:
@@ -115,7 +115,7 @@ def update(
 
 
 def _plan(
-    prepared: Prepared, current: InstanceView, change: Change, batch: str, core_sharing: CoreSharing
+    prepared: Prepared, current: InstanceView, change: Change, batch: str, core_sharing: CoreSharing | None
 ) -> tuple[Desired, InstanceRecord, list[OverlayTransaction]]:
     host = prepared.host
     old = prepared.records.get(current.name)
@@ -128,7 +128,8 @@ def _plan(
     others = existing_instances(host, prepared.view, prepared.records, exclude=current.name)
     me = as_instance(host, current, old)
     new_shape = request_of(current.name, request, ident=current.id)
-    desired = place_update(host, others, me, new_shape, core_sharing)
+    mode = prepared.settings.core_sharing if core_sharing is None else core_sharing
+    desired = place_update(host, others, me, new_shape, mode)
     ops = update_operations(host, current, desired, prepared.view.pool, prepared.view.regions_in_use())
     record = InstanceRecord(
         current.name,

@@ -48,7 +48,7 @@ def test_show_text_has_the_pool_and_the_instances(initialised: Kerf, vmlinux: Pa
     kerf = _two(initialised, vmlinux)
     result = kerf.ok("show")
     out = result.stdout
-    assert "Pool (simulated: pack:1 numa:2 core:4 pu:2)" in out
+    assert "Pool (simulated: pack:1 numa:2 core:4 pu:2; core sharing avoid)" in out
     assert "│ 0         │ 0-3, 8-11" in out
     assert "web" in out and "active" in out and "console=mktty0" in out
     assert "\x1b[" not in out  # readable without colour

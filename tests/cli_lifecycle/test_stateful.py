@@ -116,6 +116,15 @@ class Lifecycle(RuleBasedStateMachine):
         else:
             assert result.exit_code == ExitCode.UNPLACED, result.stderr
 
+    @rule(mode=st.sampled_from(["avoid", "pack"]))
+    def config(self, mode: str) -> None:
+        """The stored core-sharing default changes later creates and updates, never what is placed."""
+        before = self.kerf("show", "--json").stdout
+        assert self.kerf("config", "--core-sharing", mode).exit_code == 0
+        after = json.loads(self.kerf("show", "--json").stdout)
+        assert after["host"]["core_sharing"] == mode
+        assert after["instances"] == json.loads(before)["instances"]
+
     @rule(shrink=st.integers(min_value=0, max_value=3), keep_core_15=st.booleans())
     def pool(self, shrink: int, keep_core_15: bool) -> None:
         """Edit the host description (4 GiB steps off the top of the pool, core 15 in or out of
