@@ -274,7 +274,8 @@ EXPLANATION = [
     "",
     "- One request: met. The model has about a hundred integer variables (core classes "
     "instead of CPUs) and all tiers are optimised in one weighted solve.",
-    "- Gangs of 24: proven optimal within the default 10 s limit, but mostly not within 2 s. "
+    "- Gangs of 24: proven optimal within the default 10 s limit; within 2 s for some (the "
+    "verdict below). "
     "A batch is solved one tier at a time (the quality tiers of docs/planner.md; the moved_* "
     "tiers are constant without rebalance or update and cost nothing), each proven before the "
     "next. Every solve pays a presolve of the whole model (0.1-0.2 s of CPU here), so the easy "
@@ -308,6 +309,22 @@ EXPLANATION = [
     "cuts saying that a node holding fewer of a request's CPUs than a core has threads holds a "
     "partial core left the root `smt` bound where it was (15 for an optimum of 19 on gang 0) "
     "and made that tier 3-4x slower on gangs 0 and 2. None of these was kept.",
+    "- Kept: presolve without its probing pass (`cp_model_probing_level` 0). Every tier "
+    "presolves the whole model again and probing was a large part of it; on the 10 gangs "
+    "(seeds 100-109, CPU seconds, two runs each) 43.7 and 42.9 s with probing, 38.3 and 33.1 s "
+    "without (level 1: 38.5 s), and single requests got faster too. `symmetry_level` 0 or 1 "
+    "instead: slower (22.2 and 21.0 s against 19.6 s on the 5 gangs).",
+    "- Tried, not kept: a better first plan. The CP-SAT logs show that `span` is often proven "
+    "at the root (gang 1: bound 36 at 0.2 s) and the time goes into finding the plan, because "
+    "each tier starts from the previous tier's solution, whose core groups are arbitrary "
+    "(gang 1: 339 groups and sockets in the hint of `span`, 36 at the optimum). Upper bound: the "
+    "final optimal plan given as the first hint and kept while still optimal for each tier "
+    "(a solve otherwise returns another optimal plan, rearranged where its tier does not look): "
+    "quality tiers 1.0-1.5 s on gangs 0, 1, 3 and 4, 3.1 s on gang 2. Real starts did not get "
+    "there: kubelet's packed greedy written into the model's variables, 19.2 -> 19.4 s of CPU on "
+    "the 5 gangs (gang 1 slower: the `distance` solve moved away from it); the requests planned "
+    "one at a time by the single-request planner (0.3-0.5 s of its own), 42.9 -> 45.5 s on the "
+    "10 gangs.",
 ]
 
 
