@@ -282,6 +282,7 @@ def solve_requests(
     tiers = build_tiers(model, spec, variables)
     model_text = str(model.proto) if dump_model else None
     batch = sum(1 for d in spec.demands if d.blocked is None) > 1
+    per_node = [*variables.admit.values(), *variables.cpus.values(), *variables.mem.values()]
     outcome = search.solve(
         model,
         variables,
@@ -289,6 +290,7 @@ def solve_requests(
         settings,
         group_limit=search.GROUP_RANGE_LIMIT if batch else search.SINGLE_GROUP_LIMIT,
         separate_tiebreak=batch,
+        frozen=per_node if batch else (),
     )
     if outcome.infeasible:
         raise RequestError(
