@@ -278,10 +278,13 @@ EXPLANATION = [
     "verdict below). "
     "A batch is solved one tier at a time (the quality tiers of docs/planner.md; the moved_* "
     "tiers are constant without rebalance or update and cost nothing), each proven before the "
-    "next. Every solve pays a presolve of the whole model (0.1-0.2 s of CPU here), so the easy "
-    "tiers (admission, NUMA, balance, distance) add up to about a second; the rest goes into "
-    "proving the last units of `span`, `smt` and `fragmentation` (the best plan is usually "
-    "found early; the table's 2 s column shows how far the bound is from it). A tier that the "
+    "next. Every solve pays a presolve of the whole model (about 0.1 s of CPU here), so the easy "
+    "tiers (admission, NUMA, balance, distance) add up to half a second or more; the rest goes "
+    "into `span`, `smt` and `fragmentation` (the table's 2 s column shows how far the bound is "
+    "from the plan when the limit stops the search). Before each of those three, the solution in "
+    "hand is polished: re-solved for the tier with each request's amounts per NUMA node fixed "
+    "(a much easier model), which usually finds the tier's optimum, so the real solve only "
+    "proves it. A tier that the "
     "solution in hand already holds at its lower bound (`unplaced_cpus` when everything fits, "
     "a zero `numa`) is fixed without a solve. The tie-break gets 5% of the limit and is not "
     "needed for `optimal`.",
@@ -309,22 +312,26 @@ EXPLANATION = [
     "cuts saying that a node holding fewer of a request's CPUs than a core has threads holds a "
     "partial core left the root `smt` bound where it was (15 for an optimum of 19 on gang 0) "
     "and made that tier 3-4x slower on gangs 0 and 2. None of these was kept.",
+    "- Kept: polishing (above). Before it, `span` was often proven at the root (gang 1: bound 36 "
+    "at 0.2 s) while the search spent over a second finding a plan, because each tier starts "
+    "from the previous tier's solution, whose core groups are arbitrary (gang 1: 339 groups and "
+    "sockets in the hint of `span`, 36 at the optimum); with it the `span` solve of gang 1 "
+    "takes 0.1 s instead of 1.8 s, and the 10 gangs (seeds 100-109, two runs each, same "
+    "machine state) take 25.9 and 25.8 s of CPU instead of 38.9 and 38.1 s.",
     "- Kept: presolve without its probing pass (`cp_model_probing_level` 0). Every tier "
     "presolves the whole model again and probing was a large part of it; on the 10 gangs "
     "(seeds 100-109, CPU seconds, two runs each) 43.7 and 42.9 s with probing, 38.3 and 33.1 s "
     "without (level 1: 38.5 s), and single requests got faster too. `symmetry_level` 0 or 1 "
     "instead: slower (22.2 and 21.0 s against 19.6 s on the 5 gangs).",
-    "- Tried, not kept: a better first plan. The CP-SAT logs show that `span` is often proven "
-    "at the root (gang 1: bound 36 at 0.2 s) and the time goes into finding the plan, because "
-    "each tier starts from the previous tier's solution, whose core groups are arbitrary "
-    "(gang 1: 339 groups and sockets in the hint of `span`, 36 at the optimum). Upper bound: the "
+    "- Tried, not kept: a better first plan instead of polishing. Upper bound: the "
     "final optimal plan given as the first hint and kept while still optimal for each tier "
     "(a solve otherwise returns another optimal plan, rearranged where its tier does not look): "
     "quality tiers 1.0-1.5 s on gangs 0, 1, 3 and 4, 3.1 s on gang 2. Real starts did not get "
     "there: kubelet's packed greedy written into the model's variables, 19.2 -> 19.4 s of CPU on "
     "the 5 gangs (gang 1 slower: the `distance` solve moved away from it); the requests planned "
     "one at a time by the single-request planner (0.3-0.5 s of its own), 42.9 -> 45.5 s on the "
-    "10 gangs.",
+    "10 gangs. After polishing, on the 10 gangs (another machine state: 27.7 s as kept): "
+    "`symmetry_level` 1 26.7 s (noise), one presolve pass 33.5 s, no presolve 51.8 s.",
 ]
 
 
