@@ -392,6 +392,25 @@ def lock_timeout(env: Mapping[str, str] | None = None) -> float:
     return value
 
 
+_MISSING = object()
+
+
+def _read_json(path: Path, hint: str) -> object:
+    """The decoded content of a state file; ``_MISSING`` when there is no such file. Damaged
+    JSON is a StateFormatError naming path:line:col, with ``hint``."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return _MISSING
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        where = f"{path}:{err.lineno}:{err.colno}"
+        raise StateFormatError(f"{where}: not valid JSON ({err.msg})", hint=hint) from None
+
+
 class StateDir:
     """kerf's state directory (see the module documentation for its layout)."""
 
@@ -478,20 +497,10 @@ class StateDir:
     def record(self, name: str) -> InstanceRecord | None:
         """One record, or None when kerf has none of that name."""
         path = self._record_file(name)
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            return None
-        except OSError as err:
-            raise InputError(f"cannot read {path}: {err.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise StateFormatError(
-                f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg})",
-                hint="the state file is damaged; remove it and kerf rebuilds the record from the kernel",
-            ) from None
-        return record_from_json(data, str(path))
+        data = _read_json(
+            path, "the state file is damaged; remove it and kerf rebuilds the record from the kernel"
+        )
+        return None if data is _MISSING else record_from_json(data, str(path))
 
     def write_record(self, rec: InstanceRecord) -> None:
         """Replace (or create) an instance's record."""
@@ -511,20 +520,8 @@ class StateDir:
 
     def settings(self) -> Settings:
         """The host-wide settings (the defaults when none were ever written)."""
-        try:
-            text = self.settings_file.read_text()
-        except FileNotFoundError:
-            return Settings()
-        except OSError as err:
-            raise InputError(f"cannot read {self.settings_file}: {err.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise StateFormatError(
-                f"{self.settings_file}:{err.lineno}:{err.colno}: not valid JSON ({err.msg})",
-                hint=SETTINGS_HINT,
-            ) from None
-        return settings_from_json(data, str(self.settings_file))
+        data = _read_json(self.settings_file, SETTINGS_HINT)
+        return Settings() if data is _MISSING else settings_from_json(data, str(self.settings_file))
 
     def write_settings(self, settings: Settings) -> None:
         """Replace the host-wide settings (one atomic rename)."""
@@ -535,20 +532,9 @@ class StateDir:
 
     def journal(self) -> Journal | None:
         """The journal of an interrupted (or running) operation, or None."""
-        try:
-            text = self.journal_file.read_text()
-        except FileNotFoundError:
-            return None
-        except OSError as err:
-            raise InputError(f"cannot read {self.journal_file}: {err.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise StateFormatError(
-                f"{self.journal_file}: not valid JSON ({err.msg})",
-                hint="remove the journal; kerf then reconciles its records with the kernel",
-            ) from None
-        return journal_from_json(data, str(self.journal_file))
+        hint = "remove the journal; kerf then reconciles its records with the kernel"
+        data = _read_json(self.journal_file, hint)
+        return None if data is _MISSING else journal_from_json(data, str(self.journal_file))
 
     def write_journal(self, journal: Journal) -> None:
         """Record an intent (replaces any previous one)."""
