@@ -19,19 +19,17 @@ def config(session: Session, *, core_sharing: CoreSharing | None = None, dry_run
     if core_sharing is None or dry_run:
         with session.read_locked() as state:
             current = state.settings()
-        wanted = current if core_sharing is None else Settings(core_sharing=core_sharing)
-        data = _data(session, wanted)
         if core_sharing is None:
-            return Outcome(_describe(current), data)
-        data["dry_run"] = True
-        return Outcome(f"would set {_describe(wanted)} (was {current.core_sharing.value})", data)
-    with session.locked() as state:
-        current = state.settings()
+            return Outcome(_describe(current), _data(session, current))
         wanted = Settings(core_sharing=core_sharing)
-        if wanted != current:
+        data = {**_data(session, wanted), "dry_run": True}
+        return Outcome(f"would set {_describe(wanted)} (was {current.core_sharing.value})", data)
+    wanted = Settings(core_sharing=core_sharing)
+    with session.locked() as state:
+        changed = state.settings() != wanted
+        if changed:
             state.write_settings(wanted)
-    verb = "set" if wanted != current else "unchanged:"
-    return Outcome(f"{verb} {_describe(wanted)}", _data(session, wanted))
+    return Outcome(f"{'set' if changed else 'unchanged:'} {_describe(wanted)}", _data(session, wanted))
 
 
 def _describe(settings: Settings) -> str:
