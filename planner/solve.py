@@ -318,11 +318,22 @@ def _explain(
 
     if not unplaced_idx:
         return [], []
-    if not outcome.found:
-        reason = f"{{name}}: the solver found no placement within its time limit ({settings.time_limit:g} s)"
+    if not outcome.found or outcome.stopped_at in ("unplaced", "unplaced_cpus"):
+        # the search stopped before admission was settled: the explanations' "does not
+        # fit next to the others" would not be true, the limit is the reason
+        limit = f"time limit ({settings.time_limit:g} s)"
         if settings.deterministic_time is not None:
-            reason += f" or deterministic limit ({settings.deterministic_time:g})"
+            limit += f" or deterministic limit ({settings.deterministic_time:g})"
+        if not outcome.found:
+            reason = f"{{name}}: the solver found no placement within its {limit}"
+        else:
+            reason = (
+                f"{{name}}: left out when the solver reached its {limit} before it had settled"
+                " which requests fit; a longer limit may place it"
+            )
+        demands = [spec.demands[i] for i in unplaced_idx]
         return [
-            Unplaced(spec.demands[i].name, reason.format(name=spec.demands[i].name)) for i in unplaced_idx
+            Unplaced(d.name, reason.format(name=d.name) if d.blocked is None else f"{d.name}: {d.blocked}")
+            for d in demands
         ], []
     return explain_unplaced(spec, frozenset(placed), unplaced_idx, settings, detailed=explain)

@@ -105,8 +105,15 @@ def test_a_limit_that_stops_the_search_gives_a_valid_plan_with_its_gap() -> None
     assert result.unplaced == ()
     nothing = plan(host, [], batch, PlanOptions(deterministic_time=0.001))
     assert nothing.status is PlanStatus.FEASIBLE and nothing.placements == ()
+    # stopped in the admission tiers: the limit is the reason, not the other requests
     assert nothing.unplaced[0].reason == (
-        "r0: the solver found no placement within its time limit (10 s) or deterministic limit (0.001)"
+        "r0: left out when the solver reached its time limit (10 s) or deterministic limit (0.001)"
+        " before it had settled which requests fit; a longer limit may place it"
+    )
+    none_found = plan(host, [], batch, PlanOptions(deterministic_time=1e-6))
+    assert none_found.status is PlanStatus.FEASIBLE and none_found.placements == ()
+    assert none_found.unplaced[0].reason == (
+        "r0: the solver found no placement within its time limit (10 s) or deterministic limit (1e-06)"
     )
 
 
