@@ -297,7 +297,7 @@ EXPLANATION = [
     "project's determinism rule forbids.",
     "- Tried for the 2 s target, measured in CP-SAT deterministic time (d) and CPU seconds "
     "because the 2-core machine was shared (wall times up to 3x the CPU time). On the `span`, "
-    "`smt` and `fragmentation` models of the 5 gangs (sum 7.2 d as shipped): "
+    "`smt` and `fragmentation` models of gangs 0-4 (sum 7.2 d as shipped): "
     "`use_optimization_hints` off 6.7 d, pseudo-cost branching, objective shaving and max-HS "
     "7.2 d (no change), `use_objective_lb_search` 8.1 d, LP branching 8.8 d, "
     "`add_lp_constraints_lazily` off 9.2 d, portfolio branching 9.5 d, `symmetry_level` 4 11.3 d, "
@@ -308,7 +308,7 @@ EXPLANATION = [
     "`use_objective_lb_search` 18.4 d, 9/10; one presolve pass (`max_presolve_iterations` 1) "
     "halves each presolve (0.14 -> 0.06 s) but 20.3 d and 71 s of CPU against 59 s; the two "
     "admission tiers as one weighted group 23.8 d, 8/10. Formulation: the groups-used link "
-    "counted in CPUs (Σ t·pieces ≤ cap·flag) changed nothing (8.3 d against 8.1 d, 5 gangs); "
+    "counted in CPUs (Σ t·pieces ≤ cap·flag) changed nothing (8.3 d against 8.1 d, gangs 0-4); "
     "cuts saying that a node holding fewer of a request's CPUs than a core has threads holds a "
     "partial core left the root `smt` bound where it was (15 for an optimum of 19 on gang 0) "
     "and made that tier 3-4x slower on gangs 0 and 2. None of these was kept.",
@@ -322,18 +322,45 @@ EXPLANATION = [
     "presolves the whole model again and probing was a large part of it; on the 10 gangs "
     "(seeds 100-109, CPU seconds, two runs each) 43.7 and 42.9 s with probing, 38.3 and 33.1 s "
     "without (level 1: 38.5 s), and single requests got faster too. `symmetry_level` 0 or 1 "
-    "instead: slower (22.2 and 21.0 s against 19.6 s on the 5 gangs).",
+    "instead: slower (22.2 and 21.0 s against 19.6 s on gangs 0-4).",
     "- Tried, not kept: a better first plan instead of polishing. Upper bound: the "
     "final optimal plan given as the first hint and kept while still optimal for each tier "
     "(a solve otherwise returns another optimal plan, rearranged where its tier does not look): "
     "quality tiers 1.0-1.5 s on gangs 0, 1, 3 and 4, 3.1 s on gang 2. Real starts did not get "
     "there: kubelet's packed greedy written into the model's variables, 19.2 -> 19.4 s of CPU on "
-    "the 5 gangs (gang 1 slower: the `distance` solve moved away from it); the requests planned "
+    "gangs 0-4 (gang 1 slower: the `distance` solve moved away from it); the requests planned "
     "one at a time by the single-request planner (0.3-0.5 s of its own), 42.9 -> 45.5 s on the "
     "10 gangs. After polishing, on the 10 gangs (another machine state: 27.7 s as kept): "
     "`symmetry_level` 1 26.7 s (noise), one presolve pass 33.5 s, no presolve 51.8 s; a parity "
     "cut (a request of odd size holds at least one piece of an odd number of threads) 31.5 and "
     "29.7 s against 25.1 and 25.2 s.",
+    "- Kept: the symmetries that presolve detects (interchangeable cores, core groups and "
+    "requests) kept through presolve and used in the LP (`keep_symmetry_in_presolve`, "
+    "`use_symmetry_in_lp`). Measured in deterministic time of the quality tiers, which does "
+    "not depend on the machine's load: gangs 0-19 29.3 -> 10.0 d in total, median 0.29 -> "
+    "0.17 d per gang (gang 10's `fragmentation`, open after 20 s before, is proven in 3.2 d; "
+    "gang 5 got slower, 1.9 -> 3.4 d); gangs 20-39 21.3 -> 20.2 d, median 0.31 -> 0.25 d "
+    "(gang 24's `distance` stays open for 20 s with either: bound 24, plan 28, a bin-packing "
+    "proof of which requests can stay on one node). Each setting alone: 19.6 and 18.6 d on "
+    "gangs 0-19. CPU seconds on gangs 0-11 (20 s limit, tie-break included): 53.0 and 52.2 s "
+    "before, 38.3 and 38.5 s after.",
+    "- Tried, not kept (same measures): the per-node tiers (admission to `distance`) first on a "
+    "node-level model, whose core classes are merged across the groups of a node (exact for "
+    "those tiers: a core of one group stands in for one of the same kind in another group), "
+    "then the full model with their optima fixed: 2896 -> 2026 variables on gang 2 and its "
+    "per-node solves 0.97 -> 0.66 s, but 26.9 and 24.4 s of CPU against 26.5 and 26.5 s end to "
+    "end on gangs 0-9 (most of the model is per node anyway: memory, distance pairs); an order "
+    "on interchangeable wholly free core groups (a lower group holds at least as many CPUs): "
+    "gang 10 proven, gang 5 2.5 -> 5.9 s, 40.9 s against 36.2 s; one polish for all the "
+    "structure tiers at once (weighted) instead of one before each: 14.8 d against 10.0 d, 43.6 "
+    "s against 36.8 s of CPU; for the `fragmentation` solves alone, on the four gangs where it "
+    "is hard (2, 5, 10, 17; 32.9 s as kept then): core-based search 74.9 s, lb-tree search "
+    "32.5 s, `symmetry_level` 4 37.3 s, `linearization_level` 1 47.9 s, probing search 80.4 s.",
+    "- Where the time goes: each solve presolves the whole model again (about 0.1 s of wall time "
+    "for 2900 variables, not counted in deterministic time), and a typical gang needs 11-12 "
+    "solves (8 tiers, 3 polishes), so presolve is about two thirds of a typical gang's time; "
+    "the gangs that miss 2 s are the ones whose `fragmentation`, `distance` or `span` proof is "
+    "combinatorially hard.",
 ]
 
 
@@ -342,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {RESULTS}")
     parser.add_argument("--single", type=int, default=40, help="single requests to time")
-    parser.add_argument("--gangs", type=int, default=5, help="gangs of 24 to time")
+    parser.add_argument("--gangs", type=int, default=20, help="gangs of 24 to time")
     parser.add_argument("--gang-limit", type=float, default=10.0, help="time limit per gang (s)")
     parser.add_argument("--cli-runs", type=int, default=5, help="kerf plan runs to time")
     args = parser.parse_args(argv)
