@@ -8,10 +8,13 @@ objective (limit 2^48); a batch fastest one tier at a time (limit 1), because a
 weighted sum of several tiers over many requests is much harder to prove. Each group is solved
 with the previous optimum fixed as a constraint and the previous solution as a complete
 hint. Constant tiers are skipped, and so is every group whose tiers the solution in hand
-already holds at their lower bounds (never below 0, or the expression's smallest value):
-that solution is optimal for the group, so its values are fixed without a solve (each
-solve pays a presolve of the whole model; on the 24-request benchmark gangs this drops
-`unplaced_cpus` whenever everything fits, and zero-valued tiers such as `numa`). For
+already holds at their lower bounds (never below 0, the expression's smallest value, or
+the tier's *floor*: what the admitted demands cost at least, such as one socket and the
+fewest core groups that could hold each compact request for `span`): that solution is
+optimal for the group, so its values are fixed without a solve (each solve pays a
+presolve of the whole model; on the 24-request benchmark gangs this drops
+`unplaced_cpus` whenever everything fits, zero-valued tiers such as `numa`, and, after
+polishing, `span` on most gangs). For
 batches the tie-break tier is solved last, on its own, with a bounded share of the time:
 it orders equally good plans and has no quality meaning, so not proving it leaves the
 plan optimal.
@@ -157,12 +160,7 @@ def solve(
     solves, branches, det_used = 0, 0, 0.0
     for group in groups:
         only_tiebreak = separate_tiebreak and group == [tiebreak]
-        if values is not None and all(_value(t, values) <= lower[t.name] for t in group):
-            # the solution in hand already reaches every tier's lower bound: it is optimal
-            # for the group, so fix the group without a solve (see the module docstring)
-            for tier in group:
-                lower[tier.name] = _value(tier, values)
-                model.add(tier.expr() <= lower[tier.name])
+        if values is not None and _at_floor(model, group, values, v, lower):
             continue
         weights = _weights(group)
         objective = sum(w * t.expr() for w, t in zip(weights, group, strict=True))
@@ -172,6 +170,8 @@ def solve(
             if polished is not None:
                 values = polished
                 _hint(model, values)
+                if _at_floor(model, group, values, v, lower):
+                    continue
         remaining = settings.time_limit - (time.perf_counter() - start)
         det_left = None if settings.deterministic_time is None else settings.deterministic_time - det_used
         if only_tiebreak:
@@ -229,6 +229,22 @@ def solve(
         variables=n_vars,
         constraints=n_constraints,
     )
+
+
+def _at_floor(
+    model: cp_model.CpModel, group: Sequence[Tier], values: Sequence[int], v: Vars, lower: dict[str, int]
+) -> bool:
+    """When the solution in hand holds every tier of ``group`` at a lower bound (its
+    domain's, or the floor of the demands it admits), it is optimal for the group: fix
+    the group without a solve (see the module docstring) and say so."""
+    admitted = sum(values[var.index] for var in v.admit.values())
+    bounds = [max(lower[t.name], t.floor(admitted)) for t in group]
+    if any(_value(t, values) > bound for t, bound in zip(group, bounds, strict=True)):
+        return False
+    for tier in group:
+        lower[tier.name] = _value(tier, values)
+        model.add(tier.expr() <= lower[tier.name])
+    return True
 
 
 POLISHED = frozenset({"span", "smt", "fragmentation"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from math import gcd
 
 from ortools.sat.python import cp_model
 
@@ -30,6 +31,9 @@ class Tier:
     name: str
     terms: list[tuple[int, Var, int, int]] = field(default_factory=list)
     constant: int = 0
+    #: every demand that may be admitted -> the least the tier grows by when it is
+    #: (empty: no floor known); see :meth:`floor`
+    floors: dict[int, int] = field(default_factory=dict)
 
     def add(self, coef: int, var: Var) -> None:
         """Add ``coef * var``."""
@@ -51,6 +55,11 @@ class Tier:
     def upper(self) -> int:
         """Largest value the expression can take over the variables' domains."""
         return self.constant + sum(max(c * lo, c * hi) for c, _, lo, hi in self.terms)
+
+    def floor(self, admitted: int) -> int:
+        """A lower bound of the tier over every plan that admits ``admitted`` demands:
+        whichever they are, their floors add up to at least the smallest ones'."""
+        return sum(sorted(self.floors.values())[:admitted])
 
     def expr(self) -> cp_model.LinearExprT:
         """The linear expression."""
@@ -74,6 +83,8 @@ def build_tiers(model: cp_model.CpModel, spec: ModelSpec, v: Vars) -> list[Tier]
     add_unplaced(spec, v, tiers["unplaced"], tiers["unplaced_cpus"])
     if spec.admission_only:
         return [tiers["unplaced"], tiers["unplaced_cpus"]]
+    for name in ("span", "smt"):
+        tiers[name].floors = {d.index: 0 for d in spec.demands if d.blocked is None}
     for d in spec.demands:
         if d.blocked is not None:
             continue
@@ -217,10 +228,13 @@ def add_span(model: cp_model.CpModel, spec: ModelSpec, v: Vars, d: Demand, tier:
     # redundant cuts: the groups / sockets used hold the request, and are at least as many
     # as the fewest that could
     model.add(sum(group_caps[g] * f for g, f in group_flags.items()) >= d.size * a)
-    model.add(sum(group_flags.values()) >= fewest_holding(group_caps.values(), d.size) * a)
+    fewest_groups = fewest_holding(group_caps.values(), d.size)
+    model.add(sum(group_flags.values()) >= fewest_groups * a)
     socket_caps = {s: min(d.size, sum(group_caps[g] for g in gs)) for s, gs in sockets.items()}
     model.add(sum(socket_caps[s] * f for s, f in socket_flags.items()) >= d.size * a)
-    model.add(sum(socket_flags.values()) >= fewest_holding(socket_caps.values(), d.size) * a)
+    fewest_sockets = fewest_holding(socket_caps.values(), d.size)
+    model.add(sum(socket_flags.values()) >= fewest_sockets * a)
+    tier.floors[d.index] = fewest_groups + fewest_sockets
 
 
 def _threads_available(spec: ModelSpec, d: Demand, group: int) -> int:
@@ -281,6 +295,11 @@ def add_smt(spec: ModelSpec, v: Vars, tier: Tier) -> None:
     for (_, k, t), var in v.pieces.items():
         cls = spec.classes[k]
         tier.add(int(cls.shared) + int(t < cls.threads), var)
+    for d in spec.demands:
+        # whole cores give multiples of g threads: a size that is not one holds a core in part
+        g = gcd(*(k.threads for k in allowed_classes(spec, d)))
+        if not d.pinned and d.blocked is None and g and d.size % g:
+            tier.floors[d.index] = 1
     for k, pairs in v.pairs.items():
         if not spec.classes[k].shared:
             tier.add(2, pairs)
