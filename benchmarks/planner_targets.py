@@ -356,11 +356,18 @@ EXPLANATION = [
     "s against 36.8 s of CPU; for the `fragmentation` solves alone, on the four gangs where it "
     "is hard (2, 5, 10, 17; 32.9 s as kept then): core-based search 74.9 s, lb-tree search "
     "32.5 s, `symmetry_level` 4 37.3 s, `linearization_level` 1 47.9 s, probing search 80.4 s.",
+    "- Kept: tier floors. A tier is fixed without a solve when the solution in hand holds it at "
+    "what the admitted requests cost at least, whichever they are (`span`: one socket and the "
+    "fewest core groups that could hold each compact or local request; `smt`: a core held in "
+    "part for each size that whole cores cannot make up). After polishing, `span` sits at its "
+    "floor on most gangs: the table's tier solves (polishes not counted) went from 8-9 to 7-9, "
+    "about 0.1 s less per gang.",
     "- Where the time goes: each solve presolves the whole model again (about 0.1 s of wall time "
-    "for 2900 variables, not counted in deterministic time), and a typical gang needs 11-12 "
-    "solves (8 tiers, 3 polishes), so presolve is about two thirds of a typical gang's time; "
+    "for 2900 variables, not counted in deterministic time), and a typical gang needs 10-12 "
+    "solves (7-9 tiers, 3 polishes), so presolve is about two thirds of a typical gang's time; "
     "the gangs that miss 2 s are the ones whose `fragmentation`, `distance` or `span` proof is "
-    "combinatorially hard.",
+    "combinatorially hard. The machine's speed also varied during the day (the same `kerf plan` "
+    "command: 0.94 s in one run, 1.25 s in another an hour later).",
 ]
 
 
