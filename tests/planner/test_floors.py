@@ -10,13 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.cpsat.tiers import Tier
+from planner.cpsat.model import build_model
+from planner.cpsat.spec import build_spec
+from planner.cpsat.tiers import Tier, build_tiers
 from planner.hardware import Instance
 from planner.objective import TIERS
 from planner.policy import CpuAffinity, MemoryPolicy
 from planner.request import InstanceRequest, Plan, PlanStatus
 from planner.solve import PlanOptions, plan
 from planner.synthetic import GiB, synthetic_host
+from planner.topology import Topology
 from tests.planner.plan_checks import assert_plan_valid
 
 HOST = synthetic_host("pack:2 numa:2 l3:2 core:4 pu:2", node_memory=32 * GiB)
@@ -59,6 +62,13 @@ def test_tiers_at_their_floor_are_not_solved(monkeypatch: pytest.MonkeyPatch) ->
     assert_plan_valid(HOST, with_floors, batch)
 
 
+def _floors(existing: list[Instance], batch: list[InstanceRequest], admitted: int) -> dict[str, int]:
+    """Each tier's floor for ``admitted`` of ``batch`` next to ``existing``."""
+    spec = build_spec(HOST, Topology.of(HOST).layout(), existing, batch)
+    model, variables = build_model(spec)
+    return {t.name: t.floor(admitted) for t in build_tiers(model, spec, variables)}
+
+
 def _existing(count: int) -> list[Instance]:
     old = [InstanceRequest(f"old{i}", GiB, cpu_count=1 + 2 * i) for i in range(count)]
     return list(plan(HOST, [], old).placements)
@@ -71,7 +81,7 @@ def _existing(count: int) -> list[Instance]:
     exclusive=st.lists(st.booleans(), min_size=5, max_size=5),
     filled=st.integers(0, 3),
 )
-def test_floors_never_change_a_proven_tier(
+def test_floors_are_lower_bounds_and_change_no_proven_tier(
     sizes: list[int], affinities: list[CpuAffinity], exclusive: list[bool], filled: int
 ) -> None:
     batch = [
@@ -93,4 +103,8 @@ def test_floors_never_change_a_proven_tier(
     assert with_floors.status is without.status
     assert with_floors.status is not PlanStatus.FEASIBLE
     assert _quality(with_floors) == _quality(without)
+    # a floor is a lower bound: no optimum lies below it
+    floors = _floors(existing, batch, len(with_floors.placements))
+    quality = _quality(with_floors)
+    assert all(quality[name] >= floors[name] for name in ("span", "smt"))
     assert_plan_valid(HOST, with_floors, batch)
