@@ -325,15 +325,12 @@ def _explain(
         if settings.deterministic_time is not None:
             limit += f" or deterministic limit ({settings.deterministic_time:g})"
         if not outcome.found:
-            reason = f"{{name}}: the solver found no placement within its {limit}"
+            why = f"the solver found no placement within its {limit}"
         else:
-            reason = (
-                f"{{name}}: left out when the solver reached its {limit} before it had settled"
-                " which requests fit; a longer limit may place it"
+            why = (
+                f"left out when the solver reached its {limit} before it had settled which"
+                " requests fit; a longer limit may place it"
             )
         demands = [spec.demands[i] for i in unplaced_idx]
-        return [
-            Unplaced(d.name, reason.format(name=d.name) if d.blocked is None else f"{d.name}: {d.blocked}")
-            for d in demands
-        ], []
+        return [Unplaced(d.name, f"{d.name}: {why if d.blocked is None else d.blocked}") for d in demands], []
     return explain_unplaced(spec, frozenset(placed), unplaced_idx, settings, detailed=explain)
