@@ -50,8 +50,8 @@ def test_help_does_not_import_heavy_modules() -> None:
     """`kerf --help` must stay fast: ortools, networkx and matplotlib are imported lazily."""
     code = (
         "import sys\n"
-        "from kerf.cli.app import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "from kerf.cli.app import app\n"
+        "try:\n    app(['--help'], prog_name='kerf')\nexcept SystemExit:\n    pass\n"
         "heavy = sorted(m for m in ('ortools', 'networkx', 'matplotlib', 'libfdt') if m in sys.modules)\n"
         "print('HEAVY:' + ','.join(heavy))\n"
     )
