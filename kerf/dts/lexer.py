@@ -78,6 +78,12 @@ _REF_PATH = re.compile(rf"&\{{/[{NAME_CHARS}/]*\}}")
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{0,2}|[0-7]{1,3}|.)", re.DOTALL)
 _DIRECTIVE_LIKE = re.compile(r"/[a-zA-Z][a-zA-Z0-9_-]*/")
 _WORD = re.compile(rf"[{NAME_CHARS}]+")
+# what a word is in each mode, and the kind of token it makes
+_WORDS: dict[Mode, tuple[re.Pattern[str], Tok]] = {
+    Mode.NAME: (_NAME, Tok.NAME),
+    Mode.VALUE: (_LITERAL, Tok.LITERAL),
+    Mode.BYTES: (_BYTE, Tok.BYTE),
+}
 
 _SIMPLE_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13}
 
@@ -143,6 +149,8 @@ class Token:
 
 def unescape(raw: str, location: Callable[[], SourceLocation]) -> bytes:
     """The bytes of a string or character literal body, C escapes processed like dtc's."""
+    if "\\" not in raw:
+        return _encode(raw, location)
     out = bytearray()
     pos = 0
     for match in _ESCAPE.finditer(raw):
@@ -171,16 +179,17 @@ def _encode(text: str, location: Callable[[], SourceLocation]) -> bytes:
         raise dts_error(location(), f"cannot encode character U+{ord(char):04X} in a string") from err
 
 
-def literal_value(text: str, location: SourceLocation) -> int:
+def literal_value(text: str, where: Callable[[], SourceLocation]) -> int:
     """The value of an integer literal, with dtc's rules (octal for a leading 0, U/L
-    suffixes ignored, at most 64 bits)."""
+    suffixes ignored, at most 64 bits). ``where`` gives the literal's location, for an
+    error only (working it out for every literal is a fifth of parsing a host)."""
     digits = text.rstrip("UL")
     if digits[:2] in ("0x", "0X"):
         value = int(digits[2:], 16)
     elif len(digits) > 1 and digits[0] == "0":
         if any(c in "89" for c in digits):
             raise dts_error(
-                location,
+                where(),
                 f"bad integer literal '{text}': a leading 0 means octal, which has no digit 8 or 9",
                 hint="write decimal numbers without a leading 0, or hexadecimal with 0x",
             )
@@ -190,7 +199,7 @@ def literal_value(text: str, location: SourceLocation) -> int:
     else:
         value = int(digits)
     if value > U64_MAX:
-        raise dts_error(location, f"integer literal {text} does not fit in 64 bits")
+        raise dts_error(where(), f"integer literal {text} does not fit in 64 bits")
     return value
 
 
@@ -329,17 +338,17 @@ class Lexer:
         label = _LABEL.match(text, start)
         if label is not None:
             best_kind, best_end = Tok.LABEL, label.end()
-        other = {Mode.NAME: _NAME, Mode.VALUE: _LITERAL, Mode.BYTES: _BYTE}[mode].match(text, start)
+        pattern, kind = _WORDS[mode]
+        other = pattern.match(text, start)
         if other is not None and other.end() > best_end:
-            best_kind = {Mode.NAME: Tok.NAME, Mode.VALUE: Tok.LITERAL, Mode.BYTES: Tok.BYTE}[mode]
-            best_end = other.end()
+            best_kind, best_end = kind, other.end()
         if best_kind is Tok.LABEL:
             return self._token(Tok.LABEL, start, best_end, text[start : best_end - 1])
         if best_kind is Tok.NAME:
             name = text[start:best_end]
             return self._token(Tok.NAME, start, best_end, name[1:] if name.startswith("\\") else name)
         if best_kind is Tok.LITERAL:
-            value = literal_value(text[start:best_end], self.source.location(start))
+            value = literal_value(text[start:best_end], lambda: self.source.location(start))
             return self._token(Tok.LITERAL, start, best_end, value)
         if best_kind is Tok.BYTE:
             return self._token(Tok.BYTE, start, best_end, int(text[start:best_end], 16))
