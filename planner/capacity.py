@@ -17,6 +17,10 @@ Per-resource bounds say what each resource alone would allow:
 The resource with the smallest bound runs out first. When the exact count is below
 every bound, the shape's rules (one node, whole cores, memory beside the CPUs) are what
 strand the rest, and ``limit`` says ``"policies"``.
+
+``why_not_more`` says in words, with numbers per NUMA node, why one more copy does not
+fit once the counted copies are placed: the explanation kerf plan gives a request that
+does not fit alone (planner.explain), asked of copy number count + 1.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class Capacity:
     per_node: tuple[NodeHeadroom, ...]
     placements: tuple[Instance, ...]
     solve_seconds: float
+    why_not_more: str | None = None
 
 
 def capacity(
@@ -82,7 +87,8 @@ def capacity(
     if demand.blocked is not None:
         limit = _blocked_resource(demand.blocked)
         zero: dict[str, int | None] = dict.fromkeys(RESOURCE_ORDER, 0)
-        return Capacity(shape, 0, True, limit, zero, _headroom(host, existing, ()), (), 0.0)
+        headroom = _headroom(host, existing, ())
+        return Capacity(shape, 0, True, limit, zero, headroom, (), 0.0, f"{demand.name}: {demand.blocked}")
     free_cpus = dict.fromkeys(layout.cpu_nodes, 0)
     for k in allowed_classes(spec, demand):
         free_cpus[k.node] += k.count * _per_core(k.free, shape.size, shape.exclusive_cores)
@@ -102,16 +108,33 @@ def capacity(
     placed = tuple(solved.placed[i] for i in sorted(solved.placed))
     count = len(placed)
     limit = next((r for r in RESOURCE_ORDER if bounds[r] == count), "policies")
+    proven = solved.outcome.proven
+    one_more = replace(shape, name=f"{stem}-{count + 1}", id=None)
     return Capacity(
         shape=shape,
         count=count,
-        proven=solved.outcome.proven,
+        proven=proven,
         limit=limit,
         bounds=bounds,
         per_node=_headroom(host, existing, placed),
         placements=placed,
         solve_seconds=solved.outcome.seconds,
+        # only a proven count says that one more cannot fit
+        why_not_more=_why_not(host, [*existing, *placed], one_more, options) if proven else None,
     )
+
+
+def _why_not(host: Host, existing: list[Instance], request: InstanceRequest, options: PlanOptions) -> str:
+    """Why ``request`` does not fit next to ``existing`` on its own, in numbers."""
+    from planner.cpsat.spec import build_spec
+    from planner.explain import resource_reason
+    from planner.topology import Topology
+
+    spec = build_spec(host, Topology.of(host).layout(), existing, [request])
+    (demand,) = spec.demands
+    if demand.blocked is not None:
+        return f"{demand.name}: {demand.blocked}"
+    return resource_reason(spec, demand, settings_of(options))
 
 
 def _blocked_resource(reason: str) -> str:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from planner.cpsat.model import build_model, memory_nodes_of, usable_cpus
+from planner.cpsat.model import allowed_classes, build_model, memory_nodes_of
 from planner.cpsat.search import Settings, is_feasible
 from planner.cpsat.spec import CoreClass, Demand, ModelSpec, format_size
 from planner.hardware import PAGE_SIZE
@@ -169,6 +169,12 @@ def resource_reason(spec: ModelSpec, d: Demand, settings: Settings) -> str:
     return "; and ".join(parts)
 
 
+def free_cpus(spec: ModelSpec, d: Demand, node: int) -> int:
+    """Free CPUs of ``node`` that ``d``'s rules let it take (exclusive cores: none of
+    a core another instance holds part of)."""
+    return sum(k.count * k.free for k in allowed_classes(spec, d) if k.node == node)
+
+
 def _per_node(values: dict[int, str]) -> str:
     return ", ".join(f"{n}→{value}" for n, value in sorted(values.items()))
 
@@ -176,7 +182,7 @@ def _per_node(values: dict[int, str]) -> str:
 def cpu_reason(spec: ModelSpec, d: Demand) -> str:
     """``web needs 8 CPUs on one NUMA node (cpu-affinity local); free per node: ...``"""
     nodes = [n for n in spec.layout.cpu_nodes if d.intent.cpu_nodes is None or n in d.intent.cpu_nodes]
-    free = {n: str(usable_cpus(spec, d, n)) for n in nodes}
+    free = {n: str(free_cpus(spec, d, n)) for n in nodes}
     rules = []
     if d.intent.affinity is CpuAffinity.LOCAL:
         rules.append("cpu-affinity local")
@@ -226,7 +232,7 @@ def memory_reason(spec: ModelSpec, d: Demand) -> str:
 def joint_reason(spec: ModelSpec, d: Demand) -> str:
     """CPUs and memory each suffice somewhere, but not on the same nodes."""
     both = {
-        n: f"{usable_cpus(spec, d, n)} CPUs/{format_size(spec.memory_free.get(n, 0) * PAGE_SIZE)}"
+        n: f"{free_cpus(spec, d, n)} CPUs/{format_size(spec.memory_free.get(n, 0) * PAGE_SIZE)}"
         for n in spec.layout.cpu_nodes
     }
     rule = f"cpu-affinity {d.intent.affinity}, memory-policy {d.intent.policy}"

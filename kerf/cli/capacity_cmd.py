@@ -126,6 +126,7 @@ def capacity_json(result: Capacity) -> dict[str, Any]:
         "count": result.count,
         "proven": result.proven,
         "limit": result.limit,
+        "why_not_more": result.why_not_more,
         "bounds": dict(result.bounds),
         "per_node": [
             {
@@ -146,7 +147,7 @@ LIMIT_TEXT = {
     "cpus": "CPUs run out first",
     "memory": "memory runs out first",
     "devices": "device units run out first",
-    "policies": "the shape's rules (one node, whole cores, memory beside the CPUs) strand the rest",
+    "policies": "the shape's rules strand the rest",
 }
 
 
@@ -162,6 +163,8 @@ def render(result: Capacity, console: Console) -> None:
     what = f"{shape.cpu_count} CPUs, {size_text(shape.memory_bytes)} ({policies})"
     proven = "" if result.proven else " (not proven: the time limit ran out)"
     console.print(Text(f"{result.count} more instance(s) of {what} fit{proven}; {LIMIT_TEXT[result.limit]}."))
+    if result.why_not_more is not None:
+        console.print(Text(f"one more does not fit: {result.why_not_more}"))
     bounds = ", ".join(f"{name} {value}" for name, value in result.bounds.items() if value is not None)
     console.print(Text(f"each resource alone would allow: {bounds}"))
     table = Table(title="Headroom per NUMA node", title_justify="left")

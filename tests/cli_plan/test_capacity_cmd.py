@@ -20,8 +20,18 @@ def test_json_count_limit_bounds_and_nodes(kerf: Kerf, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
     data = json.loads(result.stdout)
-    assert list(data) == ["shape", "count", "proven", "limit", "bounds", "per_node", "solve_seconds"]
+    assert list(data) == [
+        "shape",
+        "count",
+        "proven",
+        "limit",
+        "why_not_more",
+        "bounds",
+        "per_node",
+        "solve_seconds",
+    ]
     assert (data["count"], data["proven"], data["limit"]) == (3, True, "cpus")
+    assert data["why_not_more"] == "what-if-4: needs 4 CPUs; 0 are free in the pool"
     assert data["bounds"] == {"cpus": 3, "memory": 12, "devices": None}
     assert data["shape"]["memory_bytes"] == 8 * GiB and data["shape"]["cpu_affinity"] == "compact"
     node0 = data["per_node"][0]
@@ -52,7 +62,8 @@ def test_text_mode(kerf: Kerf, tmp_path: Path) -> None:
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0] == "2 more instance(s) of 2 CPUs, 40 GiB (compact, local) fit; memory runs out first."
-    assert lines[1] == "each resource alone would allow: cpus 6, memory 2"
+    assert lines[1] == "one more does not fit: what-if-3: needs 40GiB of memory; 16GiB are free in the pool"
+    assert lines[2] == "each resource alone would allow: cpus 6, memory 2"
     assert "Headroom per NUMA node" in result.stdout
 
 

@@ -42,6 +42,7 @@ def test_exact_maximum_and_what_runs_out(host, request_, count, limit) -> None: 
     h = host()
     result = capacity(h, [], request_)
     assert (result.count, result.limit, result.proven) == (count, limit, True)
+    assert result.why_not_more is not None and result.why_not_more.startswith(f"vm-{count + 1}")
     # exact: that many copies are placed validly, one more is not
     copies = [
         InstanceRequest(
@@ -68,6 +69,10 @@ def test_policies_can_strand_resources() -> None:
     assert result.count == 3
     assert result.limit == "policies"
     assert result.bounds == {"cpus": 5, "memory": 48, "devices": None}
+    assert result.why_not_more == (
+        "vm-4 needs 2 CPUs and 1GiB of memory on the same NUMA nodes (cpu-affinity compact, "
+        "memory-policy local); no node set has both; free per node: 0→0 CPUs/45GiB, 1→5 CPUs/0B"
+    )
     node0, node1 = result.per_node
     assert (node0.free_cpus, node0.instances, node0.cpus_left) == (6, 3, 0)
     assert (node1.free_cpus, node1.instances, node1.cpus_left, node1.memory_left) == (5, 0, 5, 0)
