@@ -4,7 +4,10 @@ Two promises:
 
 * :func:`atomic_write` never leaves a half-written file: the data goes to a temporary file
   in the same directory, is flushed to disk, renamed over the target, and the directory is
-  flushed too, so after a crash the file holds either the old or the new contents.
+  flushed too, so after a crash the file holds either the old or the new contents. A
+  symlink is followed and its final target replaced (the link stays); a target that is
+  not a regular file (directory, FIFO, device, socket) is refused untouched, since a
+  rename would silently swap it for a plain file.
 * :func:`file_lock` is an ``flock`` on a file: the kernel releases it when the process
   dies, so a crashed kerf never leaves a stale lock behind. The holder writes its pid
   into the file so that a waiting kerf can name it; the file itself is never removed
@@ -17,6 +20,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,11 +43,66 @@ def _permission_or_input(
     permission problem (an output file chosen with ``-o`` wants different advice)."""
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return PermissionDeniedError(f"cannot {what} {path}: {err.strerror}", hint=hint or _ROOT_HINT)
-    if err.errno in (errno.ENOENT, errno.ENOTDIR):
+    # Only blame the directory when it really is missing: ENOENT also comes from file
+    # systems that refuse new files (/proc) and from dangling links.
+    if err.errno == errno.ENOENT and not path.parent.is_dir():
         return InputError(
             f"cannot {what} {path}: {err.strerror}", hint=f"check that the directory {path.parent} exists"
         )
+    if err.errno == errno.ENOTDIR:
+        return InputError(
+            f"cannot {what} {path}: {err.strerror}", hint="a part of the path is a file, not a directory"
+        )
     return InputError(f"cannot {what} {path}: {err.strerror or err}")
+
+
+#: What a file that is not a regular file is, for "cannot write X: it is ...".
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+#: Symlinks followed before giving up, as the kernel's own limit (MAXSYMLINKS).
+_MAX_LINKS = 40
+
+
+def _write_target(path: Path, hint: str | None) -> Path:
+    """The file :func:`atomic_write` replaces for ``path``: ``path`` itself or, through
+    symlinks, their final target; InputError when there is no file name or the target
+    exists and is not a regular file (nothing is touched then)."""
+    if path.name in ("", ".", ".."):  # Path("") is Path("."): the user gave no file name
+        found = "an empty path (or '.')" if str(path) == "." else f"{str(path)!r}, which names a directory"
+        raise InputError(
+            f"cannot write: expected a file name, found {found}", hint=hint or "give the path of a file"
+        )
+    shown = str(path)
+    target = path
+    for _ in range(_MAX_LINKS):
+        try:
+            info = os.lstat(target)
+        except FileNotFoundError:
+            return target  # a new file (or a dangling link's target): created by the rename
+        except OSError as err:  # e.g. ENOTDIR: a parent is a file
+            raise _permission_or_input(err, "write", target, hint) from None
+        if stat.S_ISREG(info.st_mode):
+            return target
+        if not stat.S_ISLNK(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "a special file")
+            raise InputError(
+                f"cannot write {shown}: it is {kind}, not a regular file",
+                hint=hint or "move it out of the way or choose another path",
+            )
+        # A relative link is relative to the directory holding the link; an absolute one
+        # replaces the whole path (Path's "/" does both).
+        target = target.parent / os.readlink(target)
+        shown = f"{path} (a link to {target})"
+        if target.name in ("", ".", ".."):
+            raise InputError(f"cannot write {shown}: it is a directory, not a regular file", hint=hint)
+    raise InputError(
+        f"cannot write {path}: more than {_MAX_LINKS} symbolic links, probably a loop", hint=hint
+    )
 
 
 def fsync_dir(path: Path) -> None:
@@ -78,11 +137,21 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, hint: str | None
     """Replace ``path`` with ``data`` durably: write a temporary file, fsync, rename, fsync dir.
 
     ``hint`` is what a permission error suggests (default: another user or ``--root``).
-    The mode is subject to the umask, as for any new file."""
+    The mode is subject to the umask, as for any new file. When ``path`` is a symlink its
+    final target is replaced and the link kept. InputError, touching nothing, when
+    ``path`` has no file name or is (or links to) a directory, FIFO, device or socket."""
+    path = _write_target(path, hint)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     except OSError as err:
+        if err.errno == errno.ENOENT and path.parent.is_dir():
+            # The directory exists but will not take a new file: /proc, /sys and the like.
+            raise InputError(
+                f"cannot write {path}: {path.parent} does not allow creating files ({err.strerror})",
+                hint="kerf writes a temporary file next to the target and renames it over; "
+                + (hint or "choose a path on an ordinary file system"),
+            ) from None
         raise _permission_or_input(err, "write", path, hint) from None
     try:
         view = memoryview(data)
@@ -101,7 +170,10 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, hint: str | None
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise _permission_or_input(err, "write", path, hint) from None
-    fsync_dir(path.parent if str(path.parent) else Path("."))
+    try:
+        fsync_dir(path.parent)
+    except OSError as err:  # the rename is done; only its durability is in doubt
+        raise _permission_or_input(err, "flush the directory of", path, hint) from None
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o644, hint: str | None = None) -> None:
