@@ -14,8 +14,16 @@
   0x400000000). Every mistake is an InputError located at ``file:line:col`` and naming
   the key: unknown keys, wrong types, sizes, policy names, device references.
 
-The format is chosen by content: a DTB by its magic number, JSON when the text starts
-with ``{``, DTS otherwise.
+A file whose name ends in ``.json`` (any case) is always read as JSON. Any other file is
+read by content: a DTB by its magic number, JSON when the text starts with ``{`` or ``[``
+(after white space), DTS otherwise. A leading UTF-8 byte order mark is skipped in JSON
+(RFC 8259 lets a parser ignore it; some editors write one), so line 1 columns count from
+the character after it.
+
+JSON limits, each an InputError with a location rather than a crash deep inside the
+parser: nesting deeper than :data:`MAX_DEPTH` levels, integers longer than
+:data:`MAX_DIGITS` digits, ``NaN``/``Infinity``, and a key repeated in one object
+(JSON parsers differ on which copy wins, so kerf accepts neither).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from kerf.errors import InputError, KerfError, SourceLocation
+from kerf.units import SIZE_LIMIT
 from planner.errors import RequestError
 from planner.hardware import Host, Instance
 from planner.policy import CpuAffinity, MemoryPolicy
@@ -49,6 +58,15 @@ KEYS = (
 )
 MAX_ID = 2047
 DTB_MAGIC = b"\xd0\x0d\xfe\xed"
+#: Deepest nesting of arrays and objects a JSON request file may have. A valid file needs
+#: four levels (top object, "instances", an instance, its "cpus"); the limit keeps both
+#: json.loads and the recursive _Locator far from Python's recursion limit.
+MAX_DEPTH = 100
+#: Longest integer literal accepted: any sane value (memory-bytes < 2^64) has at most 20
+#: digits, and Python refuses to convert more than 4300 with a ValueError of its own.
+MAX_DIGITS = 100
+_BOM = "\ufeff"
+_EXAMPLE = '{"instances": [{"name": "web", "cpu-count": 2, "memory": "4G"}]}'
 
 
 def read_requests(path: str | Path, host: Host) -> tuple[InstanceRequest, ...]:
@@ -60,12 +78,22 @@ def read_requests(path: str | Path, host: Host) -> tuple[InstanceRequest, ...]:
         raise InputError(
             f"cannot read {path}: {err.strerror or err}", hint="check the file name and its permissions"
         ) from None
-    if not raw.startswith(DTB_MAGIC):
+    # The name decides first: a user who calls a file .json means JSON, and a DTS parse
+    # error ("expected '/dts-v1/;'") about a JSON mistake would point the wrong way.
+    named_json = path.name.lower().endswith(".json")
+    if named_json or not raw.startswith(DTB_MAGIC):
         try:
             text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{path}: not UTF-8 text, and not a DTB either") from None
-        if text.lstrip().startswith("{"):
+        except UnicodeDecodeError as err:
+            line = raw.count(b"\n", 0, err.start) + 1
+            col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+            raise InputError(
+                f"expected UTF-8 text{'' if named_json else ' or a DTB'}, "
+                f"found the byte 0x{raw[err.start]:02x} that UTF-8 does not allow here",
+                hint="save the file as UTF-8" + ("" if named_json else ", or compile it to a DTB"),
+                location=SourceLocation(str(path), line, col),
+            ) from None
+        if named_json or text.removeprefix(_BOM).lstrip()[:1] in ("{", "["):
             return parse_json_requests(text, str(path))
     return _dts_requests(path, host)
 
@@ -107,7 +135,12 @@ class _Node:
 
 
 class _Locator:
-    """Offsets of keys and values in a JSON text that json.loads accepted."""
+    """Offsets of keys and values in a JSON text that json.loads accepted (or accepted up
+    to a value a parse hook rejected: the locator raises the located error there).
+
+    Recursive, one call per level: safe because :func:`_check_depth` has already refused
+    texts nested deeper than MAX_DEPTH.
+    """
 
     _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
     _SPACE = re.compile(r"[ \t\n\r]*")
@@ -145,6 +178,13 @@ class _Locator:
             i = self._skip(i + 1)
             while self.text[i] != "}":
                 key, after = self._string(i)
+                if key in node.keys:
+                    first = self.where(node.keys[key])
+                    raise InputError(
+                        f'duplicate key "{key}": expected each key once in an object, found it twice',
+                        hint=f"the first is at line {first.line}, column {first.col}; keep one of them",
+                        location=self.where(i),
+                    )
                 node.keys[key] = i
                 i = self._skip(self._skip(after) + 1)  # past the colon
                 node.members[key], i = self._value(i)
@@ -176,44 +216,127 @@ class _Locator:
                 )
         match = self._NUMBER.match(self.text, i)
         assert match is not None, "json.loads accepted the text, so a number is here"
+        number = match.group()
+        if len(number) > MAX_DIGITS and not any(c in number for c in ".eE"):
+            raise InputError(
+                f"expected a number below 2^64, found an integer of {len(number.lstrip('-'))} digits",
+                hint='counts, ids and memory-bytes are whole numbers; sizes may be strings like "4G"',
+                location=self.where(i),
+            )
         return node, match.end()
 
 
-class _NonStandardConstant(ValueError):
-    """NaN or Infinity in a JSON text (the locator reports where)."""
+class _Rejected(ValueError):
+    """A value a json.loads hook refused (NaN, Infinity, an endless integer); the locator
+    finds it again and raises the error with its place."""
 
 
 def _reject_constant(name: str) -> NoReturn:
-    raise _NonStandardConstant(name)
+    raise _Rejected(name)
+
+
+def _parse_int(text: str) -> int:
+    # Checked here, before int(): past 4300 digits int() raises a ValueError that
+    # json.loads lets through as a traceback.
+    if len(text) > MAX_DIGITS:
+        raise _Rejected(text[:20])
+    return int(text)
+
+
+# Strings (so that brackets inside them do not count) and brackets. A string runs to its
+# closing quote or to the end of the text; either way the pattern matches, so finditer
+# never retries inside a string and the scan stays linear.
+_STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)|[][{}]', re.DOTALL)
+
+
+def _check_depth(text: str, locator: _Locator) -> None:
+    """InputError at the first ``[`` or ``{`` nested deeper than MAX_DEPTH.
+
+    Runs before json.loads, whose C scanner recurses once per level and raises
+    RecursionError on deep input; counting brackets needs no recursion and works on
+    invalid JSON too (an unclosed ``[[[[...`` is refused here, with its place).
+    """
+    depth = 0
+    for match in _STRUCTURE.finditer(text):
+        token = match.group()
+        if token == "[" or token == "{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError(
+                    f"expected JSON nested at most {MAX_DEPTH} levels deep, found a deeper {token}",
+                    hint=f"a request file needs four levels: {_EXAMPLE}",
+                    location=locator.where(match.start()),
+                )
+        elif token == "]" or token == "}":
+            depth = max(depth - 1, 0)
+
+
+def _kind(value: object) -> str:
+    """What a decoded JSON value is, for "found ..." in messages."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return json.dumps(value)
+    if value is None:
+        return "null"
+    return "a number"
 
 
 def parse_json_requests(text: str, filename: str = "<string>") -> tuple[InstanceRequest, ...]:
-    """Requests from the JSON text of a request file (see the module documentation)."""
+    """Requests from the JSON text of a request file (see the module documentation).
+
+    Raises InputError, located at ``filename:line:col``, for anything malformed."""
+    text = text.removeprefix(_BOM)
+    locator = _Locator(text, filename)
+    if not text.strip():
+        raise InputError(
+            'expected a JSON object with an "instances" list, found an empty file',
+            hint=f"write {_EXAMPLE}",
+            location=locator.where(0),
+        )
+    _check_depth(text, locator)
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except _NonStandardConstant:
-        _Locator(text, filename).root()  # raises the error at the constant's place
-        raise AssertionError("the locator finds every constant json.loads rejected") from None
+        data = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    except _Rejected:
+        locator.root()  # raises the error at the rejected value's place
+        raise AssertionError("the locator finds every value json.loads rejected") from None
     except json.JSONDecodeError as err:
         raise InputError(
             f"invalid JSON: {err.msg}",
-            hint='a request file looks like {"instances": [{"name": "web", "cpu-count": 2, "memory": "4G"}]}',
+            hint=f"a request file looks like {_EXAMPLE}",
             location=SourceLocation(filename, err.lineno, err.colno),
         ) from None
-    locator = _Locator(text, filename)
-    root = locator.root()
-    if not isinstance(data, dict) or not isinstance(data.get("instances"), list):
+    root = locator.root()  # also refuses duplicate keys, which json.loads lets the last win
+    if not isinstance(data, dict):
         raise InputError(
-            'a request file holds an object with an "instances" list',
-            hint='write {"instances": [{"name": "web", "cpu-count": 2, "memory": "4GB"}]}',
-            location=locator.where(root.members["instances"].offset if "instances" in root.members else 0),
+            f'expected a JSON object with an "instances" list, found {_kind(data)}',
+            hint=f"write {_EXAMPLE}",
+            location=locator.where(root.offset),
         )
     for key in data:
         if key != "instances":
+            close = difflib.get_close_matches(key, ["instances"], n=1)
             raise InputError(
                 f'unknown key "{key}" at the top of {filename}; only "instances" is known',
+                hint='did you mean "instances"?' if close else f"write {_EXAMPLE}",
                 location=locator.where(root.keys[key]),
             )
+    if "instances" not in data:
+        raise InputError(
+            'expected an "instances" list in the top-level object, found no "instances" key',
+            hint=f"write {_EXAMPLE}",
+            location=locator.where(root.offset),
+        )
+    if not isinstance(data["instances"], list):
+        raise InputError(
+            f'expected "instances" to be a list of objects, found {_kind(data["instances"])}',
+            hint=f"write {_EXAMPLE}",
+            location=locator.where(root.members["instances"].offset),
+        )
     requests: list[InstanceRequest] = []
     seen: set[str] = set()
     for item, node in zip(data["instances"], root.members["instances"].items, strict=True):
@@ -348,6 +471,12 @@ def _memory(item: dict[str, Any], fail: Fail) -> int:
         size = item["memory-bytes"]
         if not _is_int(size) or size <= 0:
             raise fail("memory-bytes", f'"memory-bytes" is a positive whole number, got {json.dumps(size)}')
+        if size >= SIZE_LIMIT:  # the cap parse_size puts on "memory"
+            raise fail(
+                "memory-bytes",
+                f'"memory-bytes" must stay below 2^64 bytes (16 EiB), got {size}',
+                hint='write the size as "memory", e.g. "64G"',
+            )
         return int(size)
     text = item["memory"]
     if _is_int(text):
