@@ -89,7 +89,7 @@ def read_host(tree: Tree) -> HostDescription:
         declared_total_cpus=cpus.declared_total,
         model=read_string(model) if model is not None else "",
     )
-    instances, requests = read_instance_blocks(ctx, tree.find_node("/instances"), host, index)
+    instances, requests = read_instance_blocks(ctx, tree.find_node("/instances"), host, index, requests=False)
     return HostDescription(
         host=host,
         instances=instances,
@@ -129,7 +129,7 @@ def read_instances(tree: Tree, host: Host) -> tuple[tuple[Instance, ...], tuple[
             hint="write / { instances { web { resources { cpu-count = <2>; ... }; }; }; };",
             location=tree.root.location,
         )
-    return read_instance_blocks(ctx, instances, host, index)
+    return read_instance_blocks(ctx, instances, host, index, requests=True)
 
 
 def load_host(path: str | Path) -> HostDescription:
