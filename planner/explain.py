@@ -106,7 +106,12 @@ def subset(spec: ModelSpec, indices: Iterable[int]) -> ModelSpec:
         for old in keep
     )
     classes = tuple(
-        replace(k, former=tuple((new_index[d], h) for d, h in k.former if d in new_index))
+        replace(
+            k,
+            former=tuple((new_index[d], h) for d, h in k.former if d in new_index),
+            # cores pinned by demands left out of the subset are free for the rest
+            pinned_by=tuple(new_index[d] for d in k.pinned_by if d in new_index),
+        )
         for k in spec.classes
     )
     return replace(spec, demands=demands, classes=classes)

@@ -60,8 +60,9 @@ class Layout:
 
 @dataclass(frozen=True)
 class CoreClass:
-    """Interchangeable cores: same group, thread count, free threads, sharing and
-    (with rebalance) former owner."""
+    """Interchangeable cores: same group, thread count, free threads, sharing,
+    (with rebalance) former owner, and the demands that pin CPUs of them
+    (``pinned_by``: other demands may use such cores only when those are left out)."""
 
     index: int
     group: int
@@ -73,6 +74,7 @@ class CoreClass:
     shared: bool
     former: tuple[tuple[int, int], ...] = ()
     boot_core: int | None = None
+    pinned_by: tuple[int, ...] = ()
 
     @property
     def count(self) -> int:
@@ -197,7 +199,6 @@ def build_spec(
         demands.append(_demand(host, layout, before, fixed, len(demands), intent, previous.get(request.name)))
     demands = _mark_symmetry(demands)
 
-    classes = _core_classes(host, layout, fixed, demands, occ)
     pages_free = {n: b // PAGE_SIZE for n, b in free_bytes(host, fixed).items()}
     total_free_pages = sum(pages_free.values())
     total_free_cpus = sum(1 for c in occ.free_cpus if host.cpu_by_id[c].core in layout.group_of_core)
@@ -207,6 +208,8 @@ def build_spec(
         unit_free.setdefault(unit.device, []).append(unit.label)
     demands = [_with_device_block(d, occ, unit_free) for d in demands]
     demands = [_with_kept_units(d, demands, unit_free) for d in demands]
+    # after the blocks: a pinned request that cannot be placed reserves no core
+    classes = _core_classes(host, layout, fixed, demands, occ)
     free_groups = {g: before.group_size[g] for g in before.free_groups}
     return ModelSpec(
         host=host,
@@ -478,7 +481,11 @@ def _core_classes(
     host: Host, layout: Layout, fixed: Sequence[Instance], demands: Sequence[Demand], occ: Occupancy
 ) -> list[CoreClass]:
     exclusive_owners = {inst.name for inst in fixed if inst.exclusive_cores}
-    pinned_cores = {core for d in demands for core in d.pinned_cores}
+    pinners: dict[int, list[int]] = {}
+    for d in demands:
+        if d.blocked is None:
+            for core_id in d.pinned_cores:
+                pinners.setdefault(core_id, []).append(d.index)
     former_of: dict[int, int] = {}
     boot_cores: set[int] = set()
     for d in demands:
@@ -493,8 +500,7 @@ def _core_classes(
     buckets: dict[_ClassKey, list[int]] = {}
     for core in host.cores:
         rank = layout.group_of_core.get(core.id)
-        if rank is None or core.id in pinned_cores:
-            # pinned cores belong to their request alone (never shared inside one plan)
+        if rank is None:
             continue
         owners = occ.core_owners(core)
         if owners & exclusive_owners:
@@ -507,7 +513,11 @@ def _core_classes(
             if cpu in former_of:
                 held[former_of[cpu]] = held.get(former_of[cpu], 0) + 1
         alone = core.id if core.id in boot_cores else -1
-        key = _ClassKey(rank, -free, len(core.cpus), bool(owners), tuple(sorted(held.items())), alone)
+        # pinned cores belong to their request alone when it is admitted (never shared
+        # inside one plan); a class of their own lets the model free them otherwise
+        pinned_by = tuple(pinners.get(core.id, ()))
+        former = tuple(sorted(held.items()))
+        key = _ClassKey(rank, -free, len(core.cpus), bool(owners), former, alone, pinned_by)
         buckets.setdefault(key, []).append(core.id)
     classes: list[CoreClass] = []
     for key in sorted(buckets, key=lambda k: (k, min(buckets[k]))):
@@ -524,6 +534,7 @@ def _core_classes(
                 shared=key.shared,
                 former=key.former,
                 boot_core=None if key.alone < 0 else key.alone,
+                pinned_by=key.pinned_by,
             )
         )
     return classes
@@ -537,6 +548,7 @@ class _ClassKey:
     shared: bool
     former: tuple[tuple[int, int], ...]
     alone: int
+    pinned_by: tuple[int, ...]
 
 
 def boot_class(spec: ModelSpec, d: Demand) -> CoreClass | None:

@@ -86,8 +86,8 @@ def cpu_options(
     host: Host, existing: Sequence[Instance], request: InstanceRequest, forbidden: set[int]
 ) -> Iterator[tuple[int, ...]]:
     """CPU sets that meet the CPU rules (pool, free, exclusive cores, local, pins);
-    ``forbidden`` cores hold CPUs pinned by another request of the plan, and the rules
-    leave them to it."""
+    ``forbidden`` cores hold CPUs pinned by another request placed in the same plan,
+    and the rules leave them to it."""
     intent = resolve(host, request)
     occ = Occupancy.of(host, existing)
     exclusive_owners = {i.name for i in existing if i.exclusive_cores}
@@ -205,12 +205,13 @@ def best_pair(
         return evaluate(host, existing, requests, placed, core_sharing=core_sharing)
 
     best = score_of({})
+    # alone, a request may use the cores the other one pins (that one is left out)
+    for a in candidates(host, existing, ra, caps):
+        best = min(best, score_of({ra.name: a}), key=lambda s: s.values)
+    for b in candidates(host, existing, rb, caps):
+        best = min(best, score_of({rb.name: b}), key=lambda s: s.values)
     options_a = list(candidates(host, existing, ra, caps, _pinned_cores(host, rb)))
     options_b = list(candidates(host, existing, rb, caps, _pinned_cores(host, ra)))
-    for a in options_a:
-        best = min(best, score_of({ra.name: a}), key=lambda s: s.values)
-    for b in options_b:
-        best = min(best, score_of({rb.name: b}), key=lambda s: s.values)
     for a in options_a:
         for b in options_b:
             if _compatible(host, a, b, ra, rb) and _memory_fits(a, b, caps):
