@@ -103,11 +103,11 @@ def test_a_limit_that_stops_the_search_gives_a_valid_plan_with_its_gap() -> None
     assert result.bound is not None and result.objective is not None
     assert 0 <= result.bound < result.objective and result.gap is not None and result.gap > 0
     assert result.unplaced == ()
-    nothing = plan(host, [], batch, PlanOptions(deterministic_time=0.001))
+    nothing = plan(host, [], batch, PlanOptions(deterministic_time=0.002))
     assert nothing.status is PlanStatus.FEASIBLE and nothing.placements == ()
     # stopped in the admission tiers: the limit is the reason, not the other requests
     assert nothing.unplaced[0].reason == (
-        "r0: left out when the solver reached its time limit (10 s) or deterministic limit (0.001)"
+        "r0: left out when the solver reached its time limit (10 s) or deterministic limit (0.002)"
         " before it had settled which requests fit; a longer limit may place it"
     )
     none_found = plan(host, [], batch, PlanOptions(deterministic_time=1e-6))
