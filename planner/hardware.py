@@ -415,12 +415,16 @@ def assemble_host(
         for cpu in sock.cpus:
             socket_of.setdefault(cpu, sock.id)
 
-    groups = [tuple(sorted(set(g))) for g in core_cpus] if core_cpus is not None else []
+    # A CPU listed in two cores stays in the first (the binding reports the overlap): a
+    # later group keeps only the CPUs no earlier one took, so every CPU has a real core.
+    groups: list[tuple[int, ...]] = []
     core_of: dict[int, int] = {}
-    for group in groups:
+    for listed in core_cpus or ():
+        group = tuple(sorted(set(listed) - core_of.keys()))
         if group:
+            groups.append(group)
             for cpu in group:
-                core_of.setdefault(cpu, group[0])
+                core_of[cpu] = group[0]
     for cpu in ids:
         if cpu not in core_of:
             core_of[cpu] = cpu

@@ -108,10 +108,23 @@ def _read_cores(ctx: Context, cpus_node: Node) -> tuple[tuple[int, ...], ...] | 
         return None
     ctx.check_known(cores_node, ())
     groups: list[tuple[int, ...]] = []
+    owner: dict[int, str] = {}
     for core in cores_node.children.values():
         ctx.check_known(core, ("cpus",))
         prop = require_prop(core, "cpus", "the SMT sibling threads of this core")
-        groups.append(tuple(read_cells(prop)))
+        group = tuple(read_cells(prop))
+        # the Host keeps a CPU in the first core that lists it: say so where it is written
+        for cpu in sorted(set(group)):
+            if cpu in owner:
+                ctx.note(
+                    "topology-cpu-overlap",
+                    f"{core.path}: CPU {cpu} is already in {owner[cpu]}",
+                    prop,
+                    hint="a CPU belongs to exactly one core",
+                    severity="error",
+                )
+            owner.setdefault(cpu, core.path)
+        groups.append(group)
     return tuple(groups)
 
 

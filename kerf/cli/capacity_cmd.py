@@ -81,7 +81,10 @@ def capacity_command(
         devices=wants,
         exclusive_cores=exclusive_cores,
     )
+    from kerf.cli.plan_cmd import refuse_broken_host
+
     desc = load_host(host_file)
+    refuse_broken_host(desc, host_file)
     result = capacity(desc.host, desc.instances, shape, PlanOptions(time_limit=time_limit))
     _check(desc.host, desc.instances, result)
     if as_json:

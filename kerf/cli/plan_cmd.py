@@ -21,6 +21,7 @@ from planner.policy import CoreSharing
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kerf.binding import HostDescription
     from planner.hardware import Host, Instance
     from planner.request import InstanceRequest, Plan
 
@@ -85,6 +86,7 @@ def plan_command(
     from planner.solve import PlanOptions, plan
 
     desc = load_host(host_file)
+    refuse_broken_host(desc, host_file)
     wanted = list(desc.requests)
     if requests_file is not None:
         wanted += read_requests(requests_file, desc.host)
@@ -125,6 +127,25 @@ def plan_command(
             else "--explain names the smallest sets of requests that cannot fit together",
         )
         raise typer.Exit(int(ExitCode.UNPLACED))
+
+
+def refuse_broken_host(desc: HostDescription, host_file: Path) -> None:
+    """ValidationError when HOST's own inventory breaks a rule (CPUs, cores, NUMA nodes,
+    memory, devices that contradict each other): a plan on it would rest on guesses.
+    Problems of the instances it holds only warn (see check_plan)."""
+    from kerf.errors import ValidationError
+    from kerf.validate import validate_inventory
+
+    errors = validate_inventory(desc).errors
+    if not errors:
+        return
+    shown = "; ".join(f"[{f.code}] {f.message}" for f in errors[:3])
+    more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+    raise ValidationError(
+        f"{host_file} breaks {len(errors)} rule(s) of the host description, so nothing can be "
+        f"placed on it: {shown}{more}",
+        hint=f"kerf validate {host_file} shows each with its line",
+    )
 
 
 def check_plan(

@@ -5,13 +5,14 @@ the Host alone. Entry points:
 
 * :func:`validate_host`: a Host with its instances and requests;
 * :func:`validate_description`: what the binding read from a file (locations included);
+* :func:`validate_inventory`: only its host inventory (what planning requires);
 * :func:`validate_plan`: a plan's placements against the requests they answer.
 
 Every finding code is listed, with its severity and an example, in docs/validation.md.
 """
 
 from kerf.validate.findings import Finding, Report, Severity
-from kerf.validate.host import validate_description, validate_host
+from kerf.validate.host import validate_description, validate_host, validate_inventory
 from kerf.validate.plan import validate_plan
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "Severity",
     "validate_description",
     "validate_host",
+    "validate_inventory",
     "validate_plan",
 ]

@@ -62,6 +62,19 @@ def check_all(
         check_request(host, req, out)
 
 
+def validate_inventory(desc: HostDescription) -> Report:
+    """Only the host's own description: the binding's error remarks and the inventory
+    rules (CPUs, cores, NUMA nodes, memory, distances, devices), not its instances.
+    What plan and capacity require before they place anything."""
+    out = Collector(desc.locations)
+    for remark in desc.warnings:
+        if isinstance(remark, BindingDiagnostic) and Severity(remark.severity) is Severity.ERROR:
+            where, subject = remark.location, remark.subject or desc.source
+            out.keep(Finding(remark.code, Severity.ERROR, remark.message, remark.hint, where, subject))
+    check_inventory(desc.host, out)
+    return out.report()
+
+
 def validate_description(desc: HostDescription) -> Report:
     """Check a description read by the binding; its parser and binding remarks come first."""
     out = Collector(desc.locations)
