@@ -84,13 +84,9 @@ def capacity(
     layout = Topology.of(host).layout()
     spec = build_spec(host, layout, existing, [shape])
     (demand,) = spec.demands
-    if demand.blocked is not None:
-        limit = _blocked_resource(demand.blocked)
-        zero: dict[str, int | None] = dict.fromkeys(RESOURCE_ORDER, 0)
-        headroom = _headroom(host, existing, ())
-        return Capacity(shape, 0, True, limit, zero, headroom, (), 0.0, f"{demand.name}: {demand.blocked}")
     free_cpus = dict.fromkeys(layout.cpu_nodes, 0)
-    for k in allowed_classes(spec, demand):
+    # the bounds count what each resource alone allows, also when one copy is blocked
+    for k in allowed_classes(spec, replace(demand, blocked=None)):
         free_cpus[k.node] += k.count * _per_core(k.free, shape.size, shape.exclusive_cores)
     memory_nodes = demand.intent.memory_nodes
     bounds: dict[str, int | None] = {
@@ -98,6 +94,12 @@ def capacity(
         "memory": _memory_bound(spec.memory_free, demand.pages, shape, layout.cpu_nodes, memory_nodes),
         "devices": _device_bound(spec.device_free, [d.device for d in demand.devices]),
     }
+    if demand.blocked is not None:
+        limit = _blocked_resource(demand.blocked)
+        if bounds[limit] is not None:
+            bounds[limit] = 0  # what blocked it: a held unit or pinned CPU counts as none free
+        headroom = _headroom(host, existing, ())
+        return Capacity(shape, 0, True, limit, bounds, headroom, (), 0.0, f"{demand.name}: {demand.blocked}")
     most = min(b for b in bounds.values() if b is not None)
     taken = {inst.name for inst in existing}
     stem = shape.name

@@ -83,5 +83,11 @@ def test_a_shape_that_never_fits_and_pinned_shapes() -> None:
     host = hosts.single_socket_ht()
     too_big = capacity(host, [], shape(2, memory=1 << 50))
     assert (too_big.count, too_big.limit, too_big.placements) == (0, "memory", ())
+    # the other resources still say what they alone would allow; no device was asked for
+    assert too_big.bounds == {"cpus": 4, "memory": 0, "devices": None}
+    too_many = capacity(host, [], shape(9))
+    assert (too_many.count, too_many.limit) == (0, "cpus")
+    assert too_many.bounds["cpus"] == 0 and too_many.bounds["memory"] == 48
+    assert too_many.why_not_more == "vm: needs 9 CPUs; 8 are free in the pool"
     with pytest.raises(RequestError, match="capacity needs a CPU count"):
         capacity(host, [], InstanceRequest("vm", GiB, cpus=(0,)))
