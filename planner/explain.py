@@ -256,6 +256,10 @@ def smallest_conflict(spec: ModelSpec, candidates: Iterable[int], settings: Sett
 
     chosen = sorted(candidates)
     sub = subset(spec, chosen)
+    # without the symmetry breaking of identical demands (the earlier one admitted
+    # first): under it, assuming the fourth copy admitted assumes the first three too,
+    # and a "conflict" of two requests would hide the copies it drags along
+    sub = replace(sub, demands=tuple(replace(d, symmetric_to=None) for d in sub.demands))
     position = {d.name: d.index for d in sub.demands}
     model, v = build_model(sub)
     literal = {spec.demands[i].name: v.admit[position[spec.demands[i].name]] for i in chosen}

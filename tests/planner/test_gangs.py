@@ -3,6 +3,7 @@ set of requests that cannot fit together, repeatable results, dumped models."""
 
 from __future__ import annotations
 
+from planner.hardware import Host
 from planner.objective import evaluate
 from planner.policy import CpuAffinity
 from planner.request import DeviceWant, InstanceRequest, PlanStatus
@@ -40,10 +41,24 @@ def test_the_most_requests_are_admitted_and_the_rest_explained() -> None:
     assert unplaced.name == "big"
     assert unplaced.reason.startswith("big fits on its own, but not together with ")
     assert result.explanation[0] == unplaced.reason
-    conflict = result.explanation[-1]
+    assert_minimal_conflict(result.explanation[-1], host, batch)
+
+
+def test_a_conflict_among_identical_requests_names_every_member() -> None:
+    # big and any five of the six 1-CPU copies need 9 of 8 CPUs; the identical copies
+    # are admitted in order inside the model, which must not shrink the set to two
+    host = hosts.single_socket_ht()
+    batch = [vm("big", 4), *(vm(f"s{i}", 1) for i in range(1, 7))]
+    result = plan(host, [], batch)
+    assert [u.name for u in result.unplaced] == ["big"]
+    assert_minimal_conflict(result.explanation[-1], host, batch)
+    assert result.explanation[-1].startswith("big, s1, s2, s3, s4 and s5 cannot all be placed together")
+
+
+def assert_minimal_conflict(conflict: str, host: Host, batch: list[InstanceRequest]) -> None:
+    """The set the line names cannot be placed together, and any smaller part can."""
     assert "be placed together: together they need" in conflict
     members = conflict.split(" cannot")[0].replace(" and ", ", ").split(", ")
-    # the set is minimal: it cannot be placed together, any smaller part can
     chosen = [r for r in batch if r.name in members]
     assert "big" in members and len(plan(host, [], chosen).unplaced) == 1
     for left_out in chosen:
