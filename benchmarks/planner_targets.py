@@ -334,9 +334,15 @@ EXPLANATION = [
     "`symmetry_level` 1 26.7 s (noise), one presolve pass 33.5 s, no presolve 51.8 s; a parity "
     "cut (a request of odd size holds at least one piece of an odd number of threads) 31.5 and "
     "29.7 s against 25.1 and 25.2 s.",
-    "- Kept: the symmetries that presolve detects (interchangeable cores, core groups and "
-    "requests) kept through presolve and used in the LP (`keep_symmetry_in_presolve`, "
-    "`use_symmetry_in_lp`). Measured in deterministic time of the quality tiers, which does "
+    "- Kept for a while, then removed: the symmetries that presolve detects (interchangeable "
+    "cores, core groups and requests) kept through presolve and used in the LP "
+    "(`keep_symmetry_in_presolve`, `use_symmetry_in_lp`). With both on, OR-Tools 9.15 proved a "
+    "wrong optimum on a three-request plan of examples/numa_topology.dts (`device` 1 where 0 "
+    "is reachable; the check of every plan against planner.objective stopped it as an "
+    "internal error, exit 70; tests/planner/test_solver_soundness.py keeps the case); a fast "
+    "wrong proof is worth less than a slow right one. Without them (as shipped now): gangs "
+    "0-19 35.5 d in total, median 0.29 d, 16 of 20 proven within 2 s instead of 17. What they "
+    "had gained, in deterministic time of the quality tiers, which does "
     "not depend on the machine's load: gangs 0-19 29.3 -> 10.0 d in total, median 0.29 -> "
     "0.17 d per gang (gang 10's `fragmentation`, open after 20 s before, is proven in 3.2 d; "
     "gang 5 got slower, 1.9 -> 3.4 d); gangs 20-39 21.3 -> 20.2 d, median 0.31 -> 0.25 d "
@@ -368,6 +374,12 @@ EXPLANATION = [
     "the gangs that miss 2 s are the ones whose `fragmentation`, `distance` or `span` proof is "
     "combinatorially hard. The machine's speed also varied during the day (the same `kerf plan` "
     "command: 0.94 s in one run, 1.25 s in another an hour later).",
+    "- `kerf plan`, whole command: about 0.2 s of each run was the interpreter tearing down "
+    "ortools, numpy, pandas and networkx at exit; kerf now leaves with `os._exit` once its "
+    "output is flushed (kerf.cli.app.leave). Reading the 40-instance host DTS went from 0.10 "
+    "to 0.06 s (the lexer worked out a line and column for every literal). What remains is "
+    "mostly imports: ortools with numpy and pandas about 0.5 s, networkx 0.2 s, Python itself "
+    "0.15 s on this machine.",
 ]
 
 
