@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kerf.binding.context import Context, check_children, require_node
 from kerf.binding.instances import read_instance_blocks
-from kerf.binding.resources import DeviceIndex, read_cpus, read_devices, read_memory
+from kerf.binding.resources import read_cpus, read_devices, read_memory
 from kerf.binding.topology import Topology, read_topology
 from kerf.binding.values import read_string
 from kerf.dts.tree import Diagnostic, Node, Tree
@@ -117,11 +117,13 @@ def _sockets(topo: Topology, ids: tuple[int, ...]) -> dict[int, tuple[int, ...]]
 def read_instances(tree: Tree, host: Host) -> tuple[tuple[Instance, ...], tuple[InstanceRequest, ...]]:
     """Read the ``instances { }`` block of a request file against an already known host.
 
-    Device references resolve against the host's devices (by name or derived label);
-    ``/resources``, if the file has it, is ignored. Raises BindingError like read_host.
+    Device references resolve against the host's devices (by name or derived label).
+    Of ``/resources``, if the file has it, only the device nodes are read: a reference
+    to one of them means the host's device of that name. Raises BindingError like
+    read_host.
     """
     ctx = Context(tree)
-    index = DeviceIndex()
+    _, index = read_devices(ctx, tree.find_node("/resources/devices"))
     instances = tree.find_node("/instances")
     if instances is None:
         raise BindingError(

@@ -187,6 +187,15 @@ def test_a_request_file_with_its_own_resources_is_still_strict() -> None:
     assert "cannot be an instance name" in rejects(text).message
 
 
+def test_a_reference_to_a_device_node_of_the_files_own_resources_means_the_hosts_device() -> None:
+    # a host description used as a request file: its references point into its own
+    # /resources, whose device of that name is the host's
+    own = "\tresources {\n\t\tdevices {\n" + DEVICES + "\n\t\t};\n\t};\n"
+    text = request_file(block(GOOD + " devices = <&eth0>;"), resources=own)
+    _, (web,) = read_instances(parse(text, FILE), host())
+    assert [want.text for want in web.devices] == ["eth0"]
+
+
 # --- through kerf plan --------------------------------------------------------------------
 
 CLI_CASES = {
