@@ -31,7 +31,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -69,8 +69,23 @@ _BOM = "\ufeff"
 _EXAMPLE = '{"instances": [{"name": "web", "cpu-count": 2, "memory": "4G"}]}'
 
 
+@dataclass(frozen=True)
+class RequestFile:
+    """The requests of a file and where each is written (by name), so that a problem
+    the planner finds later (an unknown NUMA node, a pinned CPU the host keeps) can
+    point at the request in the file."""
+
+    requests: tuple[InstanceRequest, ...]
+    locations: Mapping[str, SourceLocation]
+
+
 def read_requests(path: str | Path, host: Host) -> tuple[InstanceRequest, ...]:
     """The requests in a DTS, DTB or JSON file; InputError for anything malformed."""
+    return read_request_file(path, host).requests
+
+
+def read_request_file(path: str | Path, host: Host) -> RequestFile:
+    """:func:`read_requests` with the location of each request."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -94,16 +109,20 @@ def read_requests(path: str | Path, host: Host) -> tuple[InstanceRequest, ...]:
                 location=SourceLocation(str(path), line, col),
             ) from None
         if named_json or text.removeprefix(_BOM).lstrip()[:1] in ("{", "["):
-            return parse_json_requests(text, str(path))
+            return _parse_json(text, str(path))
     return _dts_requests(path, host)
 
 
-def _dts_requests(path: Path, host: Host) -> tuple[InstanceRequest, ...]:
+def _dts_requests(path: Path, host: Host) -> RequestFile:
     from kerf.binding import read_instances
     from kerf.dts import load
 
-    instances, requests = read_instances(load(path), host)
-    return tuple(_pinned(inst) for inst in instances) + tuple(requests)
+    tree = load(path)
+    instances, requests = read_instances(tree, host)
+    block = tree.find_node("/instances")
+    children = block.children.values() if block is not None else ()
+    where = {child.name: child.location for child in children if child.location is not None}
+    return RequestFile(tuple(_pinned(inst) for inst in instances) + tuple(requests), where)
 
 
 def _pinned(inst: Instance) -> InstanceRequest:
@@ -290,6 +309,10 @@ def parse_json_requests(text: str, filename: str = "<string>") -> tuple[Instance
     """Requests from the JSON text of a request file (see the module documentation).
 
     Raises InputError, located at ``filename:line:col``, for anything malformed."""
+    return _parse_json(text, filename).requests
+
+
+def _parse_json(text: str, filename: str) -> RequestFile:
     text = text.removeprefix(_BOM)
     locator = _Locator(text, filename)
     if not text.strip():
@@ -338,20 +361,20 @@ def parse_json_requests(text: str, filename: str = "<string>") -> tuple[Instance
             location=locator.where(root.members["instances"].offset),
         )
     requests: list[InstanceRequest] = []
-    seen: set[str] = set()
+    where: dict[str, SourceLocation] = {}
     for item, node in zip(data["instances"], root.members["instances"].items, strict=True):
         request = _instance(item, node, locator)
-        if request.name in seen:
+        if request.name in where:
             raise InputError(
                 f"two instances are named {request.name}",
                 hint="instance names must be unique",
                 location=locator.where(node.offset),
             )
-        seen.add(request.name)
+        where[request.name] = locator.where(node.offset)
         requests.append(request)
     if not requests:
         raise InputError("the request file lists no instances", location=locator.where(root.offset))
-    return tuple(requests)
+    return RequestFile(tuple(requests), where)
 
 
 def _instance(item: Any, node: _Node, loc: _Locator) -> InstanceRequest:

@@ -81,15 +81,24 @@ def plan_command(
     3 for unreadable files, 70 when a plan fails the validator (a bug).
     """
     from kerf.binding import load_host
-    from kerf.errors import UsageError
-    from kerf.requests_file import read_requests
+    from kerf.errors import InputError, UsageError
+    from kerf.requests_file import read_request_file
+    from planner.errors import RequestError
     from planner.solve import PlanOptions, plan
 
     desc = load_host(host_file)
     refuse_broken_host(desc, host_file)
     wanted = list(desc.requests)
+    # where each request is written, for the planner's complaints about one of them
+    written = {
+        r.name: desc.locations[f"/instances/{r.name}"]
+        for r in wanted
+        if f"/instances/{r.name}" in desc.locations
+    }
     if requests_file is not None:
-        wanted += read_requests(requests_file, desc.host)
+        read = read_request_file(requests_file, desc.host)
+        wanted += read.requests
+        written.update(read.locations)
     if not wanted:
         raise UsageError(
             f"nothing to place: {host_file} has no requests and no --requests file was given",
@@ -101,7 +110,12 @@ def plan_command(
         dump_model=dump_model is not None,
         core_sharing=core_sharing,
     )
-    result = plan(desc.host, desc.instances, wanted, options)
+    try:
+        result = plan(desc.host, desc.instances, wanted, options)
+    except RequestError as err:
+        if err.request not in written:
+            raise
+        raise InputError(err.message, hint=err.hint, location=written[err.request]) from None
     check_plan(desc.host, desc.instances, result, wanted)
     if dump_model is not None:
         from kerf.cli.render import output_hint

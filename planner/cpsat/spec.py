@@ -195,8 +195,13 @@ def build_spec(
     for inst in movable:
         demands.append(_movable_demand(host, layout, before, fixed, len(demands), inst))
     for request in requests:
-        intent = resolve(host, request)
-        demands.append(_demand(host, layout, before, fixed, len(demands), intent, previous.get(request.name)))
+        try:
+            intent = resolve(host, request)
+            demand = _demand(host, layout, before, fixed, len(demands), intent, previous.get(request.name))
+        except RequestError as err:
+            err.request = err.request or request.name
+            raise
+        demands.append(demand)
     demands = _mark_symmetry(demands)
 
     pages_free = {n: b // PAGE_SIZE for n, b in free_bytes(host, fixed).items()}
@@ -240,14 +245,21 @@ def _check_names(
             raise RequestError(
                 f"instance {request.name} already exists on the host",
                 hint="choose another name, or delete the existing instance first",
+                request=request.name,
             )
         if request.name in seen:
-            raise RequestError(f"two requests are named {request.name}", hint="instance names must be unique")
+            raise RequestError(
+                f"two requests are named {request.name}",
+                hint="instance names must be unique",
+                request=request.name,
+            )
         seen.add(request.name)
     ids = {inst.id for inst in (*fixed, *movable) if inst.id is not None}
     for request in requests:
         if request.id is not None and request.id in ids:
-            raise RequestError(f"instance {request.name}: id {request.id} is already in use")
+            raise RequestError(
+                f"instance {request.name}: id {request.id} is already in use", request=request.name
+            )
 
 
 def _demand(

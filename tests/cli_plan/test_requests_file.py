@@ -289,3 +289,41 @@ def test_dump_model_refuses_a_fifo_and_an_empty_path(kerf: Kerf, tmp_path: Path)
     assert empty.exit_code == ExitCode.INPUT
     assert empty.stderr.startswith("error: cannot write: expected a file name, found an empty path")
     assert "Traceback" not in empty.output
+
+
+# --- problems the planner finds later point at the request in its file -------------------
+
+
+def test_a_planner_complaint_points_at_the_json_request(kerf: Kerf, tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(
+        '{"instances": [\n  {"name": "ok", "cpu-count": 1, "memory": "64M"},\n'
+        '  {"name": "web", "cpu-count": 2, "memory": "1G", "numa-nodes": [7]}\n]}\n'
+    )
+    result = kerf("plan", str(EXAMPLES / "numa_topology.dts"), "--requests", str(path))
+    assert result.exit_code == ExitCode.INPUT
+    assert result.stderr.startswith(f"error: {path}:3:3: instance web: unknown NUMA node(s) 7")
+
+
+def test_a_planner_complaint_points_at_the_dts_request(kerf: Kerf, tmp_path: Path) -> None:
+    path = tmp_path / "r.dts"
+    path.write_text(
+        "/dts-v1/;\n/ {\n\tinstances {\n"
+        "\t\tpin { resources { cpus = <0>; memory-bytes = <0x0 0x40000000>; }; };\n\t};\n};\n"
+    )
+    result = kerf("plan", str(EXAMPLES / "numa_topology.dts"), "--requests", str(path))
+    assert result.exit_code == ExitCode.INPUT
+    assert result.stderr.startswith(f"error: {path}:4:3: instance pin: pinned CPU(s) 0 are reserved")
+
+
+def test_a_planner_complaint_points_at_the_hosts_own_request(kerf: Kerf, tmp_path: Path) -> None:
+    text = (EXAMPLES / "numa_topology.dts").read_text()
+    old = "numa-nodes = <3>;"
+    assert text.count(old) == 1
+    host = tmp_path / "host.dts"
+    host.write_text(text.replace(old, "numa-nodes = <9>;"))
+    result = kerf("plan", str(host))
+    line = next(i for i, t in enumerate(host.read_text().splitlines(), 1) if "ml-training {" in t)
+    assert result.exit_code == ExitCode.INPUT
+    assert result.stderr.startswith(f"error: {host}:{line}:")
+    assert "instance ml-training: unknown NUMA node(s) 9" in result.stderr
