@@ -77,8 +77,9 @@ def plan_command(
 ) -> None:
     """Place instances on HOST: proven-optimal CPUs, memory and devices.
 
-    Exit 0 when everything is placed, 4 when something is not, 2 for bad requests,
-    3 for unreadable files, 70 when a plan fails the validator (a bug).
+    Exit 0 when everything is placed, 4 when something is not, 1 when HOST breaks a
+    rule of the host description, 2 for bad options, 3 for unreadable files and bad
+    requests (named at their file:line:col), 70 when a plan fails the validator (a bug).
     """
     from kerf.binding import load_host
     from kerf.errors import InputError, UsageError

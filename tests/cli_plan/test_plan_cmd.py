@@ -286,11 +286,14 @@ def test_unknown_key_gets_a_suggestion(kerf: Kerf, host_file: Path, tmp_path: Pa
     assert result.stderr.splitlines()[1] == 'hint: did you mean "exclusive-cores"?'
 
 
-def test_requests_the_planner_refuses_are_usage_errors(kerf: Kerf, host_file: Path, tmp_path: Path) -> None:
+def test_requests_the_planner_refuses_are_input_errors_at_the_request(
+    kerf: Kerf, host_file: Path, tmp_path: Path
+) -> None:
     file = requests_json(tmp_path, {"name": "web", "cpu-count": 2, "memory": "1G", "numa-nodes": [9]})
     result = kerf("plan", str(host_file), "--requests", str(file))
-    assert result.exit_code == ExitCode.USAGE
-    assert result.stderr.startswith("error: instance web: unknown NUMA node(s) 9; the host has 0, 1, 2, 3\n")
+    assert result.exit_code == ExitCode.INPUT
+    assert result.stderr.startswith(f"error: {file}:")
+    assert ": instance web: unknown NUMA node(s) 9; the host has 0, 1, 2, 3\n" in result.stderr
 
 
 def test_a_plan_that_fails_the_validator_is_an_internal_error(
