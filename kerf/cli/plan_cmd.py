@@ -255,7 +255,8 @@ def render(host: Host, result: Plan, explain: bool, console: Console) -> None:
     from kerf.validate.findings import size_text
 
     table = Table(title="Placements", title_justify="left")
-    for column in ("instance", "id", "CPUs", "NUMA nodes", "memory", "devices", "policies"):
+    # "CPU nodes": where the CPUs landed (the instance's numa-nodes, a preference, is in JSON)
+    for column in ("instance", "id", "CPUs", "CPU nodes", "memory", "devices", "policies"):
         table.add_column(column, overflow="fold")
     for inst in result.placements:
         data = instance_json(host, inst)
@@ -265,7 +266,9 @@ def render(host: Host, result: Plan, explain: bool, console: Console) -> None:
             inst.name,
             "-" if inst.id is None else str(inst.id),
             id_ranges(inst.cpus),
-            ",".join(map(str, inst.numa_nodes)),
+            ",".join(
+                map(str, sorted({n for c in inst.cpus if (n := host.cpu_by_id[c].numa_node) is not None}))
+            ),
             memory,
             ", ".join(inst.devices) or "-",
             policies + (" exclusive-cores" if inst.exclusive_cores else ""),

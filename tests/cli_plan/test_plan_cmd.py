@@ -376,3 +376,14 @@ def test_a_host_that_already_breaks_rules_is_planned_with_a_warning(kerf: Kerf, 
     assert result.exit_code == 0
     assert result.stderr.startswith("warning: the host description already breaks 1 rule(s)")
     assert json.loads(result.stdout)["placements"][0]["cpus"] == [0, 4]
+
+
+def test_the_table_shows_the_nodes_the_cpus_landed_on(kerf: Kerf, tmp_path: Path) -> None:
+    # numa-nodes 0 and 1 is a preference; two CPUs fit on node 0 alone
+    file = tmp_path / "pref.json"
+    file.write_text('{"instances": [{"name": "web", "cpu-count": 2, "memory": "64M", "numa-nodes": [0, 1]}]}')
+    result = kerf("plan", str(EXAMPLES / "numa_topology.dts"), "--requests", str(file))
+    assert result.exit_code == 0
+    assert "CPU nodes" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if "│ web " in line)
+    assert [cell.strip() for cell in row.split("│")][4] == "0"
