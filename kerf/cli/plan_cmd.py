@@ -134,7 +134,8 @@ def plan_command(
     if result.unplaced:
         from kerf.cli.render import print_error
 
-        names = ", ".join(u.name for u in result.unplaced)
+        left_out = [u.name for u in result.unplaced]
+        names = ", ".join(left_out[:10]) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")
         print_error(
             f"{len(result.unplaced)} of {len(wanted)} request(s) not placed: {names}",
             hint=None

@@ -387,3 +387,13 @@ def test_the_table_shows_the_nodes_the_cpus_landed_on(kerf: Kerf, tmp_path: Path
     assert "CPU nodes" in result.stdout
     row = next(line for line in result.stdout.splitlines() if "│ web " in line)
     assert [cell.strip() for cell in row.split("│")][4] == "0"
+
+
+def test_a_long_list_of_unplaced_requests_is_shortened(kerf: Kerf, tmp_path: Path) -> None:
+    file = tmp_path / "many.json"
+    many = [{"name": f"r{i:02d}", "cpu-count": 1, "memory": "64M"} for i in range(20)]
+    file.write_text(json.dumps({"instances": many}))
+    result = kerf("plan", str(EXAMPLES / "minimal.dts"), "--requests", str(file), "--time-limit", "5")
+    assert result.exit_code == ExitCode.UNPLACED
+    (line,) = [text for text in result.stderr.splitlines() if "request(s) not placed" in text]
+    assert line.startswith("error: 13 of 20 request(s) not placed: ") and line.endswith(" and 3 more")
