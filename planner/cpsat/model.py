@@ -187,11 +187,15 @@ def add_core_capacity(model: cp_model.CpModel, spec: ModelSpec, v: Vars) -> None
 def add_pin_conflicts(model: cp_model.CpModel, spec: ModelSpec, v: Vars) -> None:
     """Pinned demands: one owner per CPU; sharing a core between two of them; the
     cores they pin are for other demands only when they are left out."""
-    for k in spec.classes:
-        takers = [var for (_, kk, _), var in v.pieces.items() if kk == k.index]
-        if k.pinned_by and takers:
-            for p in k.pinned_by:
-                model.add(sum(takers) <= k.count * (1 - v.admit[p]))
+    reserved = {k.index: k for k in spec.classes if k.pinned_by}
+    takers: dict[int, list[Var]] = {}
+    for (_, k_index, _), var in v.pieces.items():
+        if k_index in reserved:
+            takers.setdefault(k_index, []).append(var)
+    for k_index, vars_in_k in takers.items():
+        k = reserved[k_index]
+        for p in k.pinned_by:
+            model.add(sum(vars_in_k) <= k.count * (1 - v.admit[p]))
     owners: dict[int, list[Demand]] = {}
     core_users: dict[int, list[Demand]] = {}
     for d in spec.demands:
