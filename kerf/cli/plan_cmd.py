@@ -63,7 +63,13 @@ def plan_command(
         ),
     ] = None,
     time_limit: Annotated[
-        float, typer.Option("--time-limit", metavar="SECONDS", help="Solver time limit.", min=0.01)
+        float,
+        typer.Option(
+            "--time-limit",
+            metavar="SECONDS",
+            help="Solver time limit; explaining unplaced requests may take up to 5 s more.",
+            min=0.01,
+        ),
     ] = 10.0,
     core_sharing: Annotated[
         CoreSharing,
