@@ -294,26 +294,32 @@ def test_dump_model_refuses_a_fifo_and_an_empty_path(kerf: Kerf, tmp_path: Path)
 # --- problems the planner finds later point at the request in its file -------------------
 
 
-def test_a_planner_complaint_points_at_the_json_request(kerf: Kerf, tmp_path: Path) -> None:
-    path = tmp_path / "r.json"
-    path.write_text(
-        '{"instances": [\n  {"name": "ok", "cpu-count": 1, "memory": "64M"},\n'
-        '  {"name": "web", "cpu-count": 2, "memory": "1G", "numa-nodes": [7]}\n]}\n'
-    )
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "r.json",
+            '{"instances": [\n  {"name": "ok", "cpu-count": 1, "memory": "64M"},\n'
+            '  {"name": "web", "cpu-count": 2, "memory": "1G", "numa-nodes": [7]}\n]}\n',
+            "3:3: instance web: unknown NUMA node(s) 7",
+        ),
+        (
+            "r.dts",
+            "/dts-v1/;\n/ {\n\tinstances {\n"
+            "\t\tpin { resources { cpus = <0>; memory-bytes = <0x0 0x40000000>; }; };\n\t};\n};\n",
+            "4:3: instance pin: pinned CPU(s) 0 are reserved",
+        ),
+    ],
+    ids=["json", "dts"],
+)
+def test_a_planner_complaint_points_at_the_request_in_its_file(
+    kerf: Kerf, tmp_path: Path, name: str, text: str, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
     result = kerf("plan", str(EXAMPLES / "numa_topology.dts"), "--requests", str(path))
     assert result.exit_code == ExitCode.INPUT
-    assert result.stderr.startswith(f"error: {path}:3:3: instance web: unknown NUMA node(s) 7")
-
-
-def test_a_planner_complaint_points_at_the_dts_request(kerf: Kerf, tmp_path: Path) -> None:
-    path = tmp_path / "r.dts"
-    path.write_text(
-        "/dts-v1/;\n/ {\n\tinstances {\n"
-        "\t\tpin { resources { cpus = <0>; memory-bytes = <0x0 0x40000000>; }; };\n\t};\n};\n"
-    )
-    result = kerf("plan", str(EXAMPLES / "numa_topology.dts"), "--requests", str(path))
-    assert result.exit_code == ExitCode.INPUT
-    assert result.stderr.startswith(f"error: {path}:4:3: instance pin: pinned CPU(s) 0 are reserved")
+    assert result.stderr.startswith(f"error: {path}:{expected}")
 
 
 def test_a_planner_complaint_points_at_the_hosts_own_request(kerf: Kerf, tmp_path: Path) -> None:
