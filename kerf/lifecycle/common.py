@@ -141,10 +141,25 @@ def run_batch(
         )
     except RollbackFailedError:
         raise  # the kernel holds part of the batch: the journal stays for the next command
-    except KerfError:
+    except KerfError as err:
+        if _still_applied(backend, journal.batch):
+            # e.g. a write that failed after the kernel applied it, or a check of the result
+            # that could not run: the journal stays, and the next command rolls it back
+            err.message += " The kernel still holds part of this change; the next kerf command rolls it back."
+            raise
         state.clear_journal()  # refused or rolled back: the kernel is as before
         raise
     checkpoint("batch-applied")
     state.write_journal(replace(journal, phase="commit"))
     checkpoint("journal-committed")
     return [tx.id for tx in written]
+
+
+def _still_applied(backend: KernelBackend, batch: str) -> bool:
+    """True when a transaction of ``batch`` is applied in the kernel (or the kernel cannot
+    say: then the journal must stay so that the next command looks again)."""
+    prefix = f"{batch} "
+    try:
+        return any(tx.applied and tx.resources.startswith(prefix) for tx in backend.transactions())
+    except KerfError:
+        return True

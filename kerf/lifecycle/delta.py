@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from kerf.errors import UnplacedError
+from kerf.errors import StateError, UnplacedError
 from kerf.lifecycle.baseline import kernel_device
 from kerf.lifecycle.kernel_view import Chunk, InstanceView, PoolView, Region
 from kerf.lifecycle.placement import Desired
+from kerf.lifecycle.reconcile import HAS_IMAGE
 from kerf.overlay import (
     CpuItem,
     InstanceCreate,
@@ -162,6 +163,29 @@ def update_operations(
     return ops
 
 
+def image_region(current: InstanceView) -> Region | None:
+    """The region holding the instance's loaded kernel image (the oldest: the kernel loads
+    the image at the start of the memory the instance was created with), or None when no
+    image is loaded."""
+    if current.status not in HAS_IMAGE or not current.regions:
+        return None
+    return min(current.regions, key=lambda r: r.index)
+
+
+def _image_in_the_way(
+    current: InstanceView, image: Region | None, node: int | None, target: int
+) -> StateError:
+    where = "" if node is None else f" on NUMA node {node}"
+    size = "" if image is None else f" ({_size(image.size)} at {image.base:#x})"
+    return StateError(
+        f"instance {current.name} is {current.status.value}: its kernel image lies in its first "
+        f"memory region{size}, which the kernel does not let go while the image is loaded; it "
+        f"cannot shrink to {_size(target)}{where}",
+        hint=f"keep at least that region, or stop and unload it first (kerf kill {current.name}; "
+        f"kerf unload {current.name})",
+    )
+
+
 def _memory_delta(
     current: InstanceView, desired: Desired, pool: PoolView, used: Sequence[Region]
 ) -> tuple[list[MemoryItem], list[MemoryItem]]:
@@ -170,11 +194,15 @@ def _memory_delta(
     removed: list[Region] = []
     trimmed: list[MemoryItem] = []
     grow: dict[int | None, int] = {}
+    image = image_region(current)
     for node in sorted(set(want) | set(have), key=lambda n: -1 if n is None else n):
         target, now = want.get(node, 0), have.get(node, 0)
         if target < now:
-            # Whole regions go first, newest first: the oldest holds the loaded kernel image.
-            newest_first = sorted((r for r in current.regions if r.node == node), key=lambda r: -r.index)
+            # Whole regions go first, newest first: the oldest holds the loaded kernel image,
+            # and the kernel refuses to remove a region under a loaded image (-EBUSY).
+            newest_first = sorted(
+                (r for r in current.regions if r.node == node and r != image), key=lambda r: -r.index
+            )
             for region in newest_first:
                 if now - region.size >= target:
                     removed.append(region)
@@ -182,7 +210,9 @@ def _memory_delta(
             if now > target:
                 # Every region left is larger than the excess: shorten the newest in place
                 # (memory-remove runs before memory-add, so its start is free again).
-                cut = next(r for r in newest_first if r not in removed)
+                cut = next((r for r in newest_first if r not in removed), None)
+                if cut is None:
+                    raise _image_in_the_way(current, image, node, target)
                 removed.append(cut)
                 trimmed.append(MemoryItem(cut.size - (now - target), cut.base, node))
                 now = target

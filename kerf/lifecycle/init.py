@@ -75,8 +75,13 @@ def init(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
                 _create_simulated(session, host)
                 checkpoint("simulated-host-created")
             session.mounted_backend().write_baseline(blob)
-        except KerfError:
+        except KerfError as err:
+            left = None if created else _give_back_partial_baseline(session)
             _undo(session, created)
+            if left is not None:
+                err.message += f" {left}"
+                if "kerf init" not in (err.hint or ""):
+                    err.hint = (err.hint + "; " if err.hint else "") + "then run kerf init again"
             raise
         checkpoint("baseline-written")
         state.install_pending_host()
@@ -95,6 +100,68 @@ def _undo(session: Session, created: bool) -> None:
     if created:
         shutil.rmtree(session.location.kernel_root, ignore_errors=True)
     state.clear_journal()
+
+
+def _give_back_partial_baseline(session: Session) -> str | None:
+    """After a refused baseline: what the kernel kept of it, given back (or not).
+
+    The kernel applies a baseline step by step and does not undo the steps done before
+    a failing one (reference §1.3), so a refused baseline can leave pool CPUs, chunks and
+    devices behind; the kernel then refuses every further baseline. An emptied pool takes
+    a new one, so the leftovers are returned with ``/resources`` overlays (CPUs and
+    devices first: the x86 park area lives in pool memory). Returns a sentence for the
+    error message, or None when the kernel kept nothing."""
+    from kerf.overlay import (
+        CpuItem,
+        ItemOperation,
+        Kind,
+        MemoryItem,
+        PciItem,
+        apply_batch,
+        build_transactions,
+    )
+
+    try:
+        pool = _current_pool(session)
+    except KerfError as err:
+        return f"kerf could not read the pool back to check what the kernel kept ({err.message})."
+    if pool is None or not pool.populated:
+        return None
+    kept = _pool_text(pool)
+    ops = []
+    if pool.cpus:
+        ops.append(ItemOperation("/resources", Kind.CPU_REMOVE, tuple(CpuItem(c, None) for c in pool.cpus)))
+    if pool.free_pci:
+        ops.append(ItemOperation("/resources", Kind.DEVICE_REMOVE, tuple(PciItem(p) for p in pool.free_pci)))
+    if pool.chunks:
+        chunks = tuple(MemoryItem(c.size, c.base, c.node) for c in pool.chunks)
+        ops.append(ItemOperation("/resources", Kind.MEMORY_REMOVE, chunks))
+    try:
+        apply_batch(session.backend(), build_transactions(ops, tag=f"{new_batch()}-init-undo"))
+    except KerfError as err:
+        return (
+            f"The kernel kept part of the baseline ({kept}) and giving it back failed: {err.message}. "
+            "kerf init needs an empty pool; return these resources to the host before trying again."
+        )
+    return (
+        f"The kernel had kept part of the baseline ({kept}); kerf gave it back, so the pool is empty again."
+    )
+
+
+def _pool_text(pool: PoolView) -> str:
+    from kerf.validate.findings import ids_text, size_text
+
+    parts = []
+    if pool.cpus:
+        parts.append(f"CPUs {ids_text(pool.cpus)}")
+    if pool.chunks:
+        parts.append(
+            f"{len(pool.chunks)} memory chunk{'s' if len(pool.chunks) != 1 else ''} of "
+            f"{size_text(sum(c.size for c in pool.chunks))}"
+        )
+    if pool.free_pci:
+        parts.append(f"devices {', '.join(pool.free_pci)}")
+    return ", ".join(parts)
 
 
 def _create_simulated(session: Session, host: Host) -> None:
