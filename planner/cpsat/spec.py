@@ -255,11 +255,21 @@ def _check_names(
             )
         seen.add(request.name)
     ids = {inst.id for inst in (*fixed, *movable) if inst.id is not None}
+    asked: dict[int, str] = {}
     for request in requests:
-        if request.id is not None and request.id in ids:
+        if request.id is None:
+            continue
+        if request.id in ids:
             raise RequestError(
                 f"instance {request.name}: id {request.id} is already in use", request=request.name
             )
+        if request.id in asked:
+            raise RequestError(
+                f"requests {asked[request.id]} and {request.name} both ask for id {request.id}",
+                hint="instance ids must be unique; leave id out to let the kernel choose",
+                request=request.name,
+            )
+        asked[request.id] = request.name
 
 
 def _demand(

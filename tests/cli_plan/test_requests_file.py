@@ -309,8 +309,16 @@ def test_dump_model_refuses_a_fifo_and_an_empty_path(kerf: Kerf, tmp_path: Path)
             "\t\tpin { resources { cpus = <0>; memory-bytes = <0x0 0x40000000>; }; };\n\t};\n};\n",
             "4:3: instance pin: pinned CPU(s) 0 are reserved",
         ),
+        (
+            "ids.dts",
+            "/dts-v1/;\n/ {\n\tinstances {\n"
+            "\t\tx { id = <5>; resources { cpu-count = <1>; memory-bytes = <0x0 0x40000000>; }; };\n"
+            "\t\ty { id = <5>; resources { cpu-count = <1>; memory-bytes = <0x0 0x40000000>; }; };\n"
+            "\t};\n};\n",
+            "5:3: requests x and y both ask for id 5",
+        ),
     ],
-    ids=["json", "dts"],
+    ids=["json", "dts", "same-id"],
 )
 def test_a_planner_complaint_points_at_the_request_in_its_file(
     kerf: Kerf, tmp_path: Path, name: str, text: str, expected: str
