@@ -94,17 +94,19 @@ def capacity(
         "memory": _memory_bound(spec.memory_free, demand.pages, shape, layout.cpu_nodes, memory_nodes),
         "devices": _device_bound(spec.device_free, [d.device for d in demand.devices]),
     }
+    taken = {inst.name for inst in existing}
+    stem = shape.name
+    while any(name.startswith(f"{stem}-") for name in taken):
+        stem += "_"  # copy names must not collide with instances that exist
     if demand.blocked is not None:
         limit = _blocked_resource(demand.blocked)
         if bounds[limit] is not None:
             bounds[limit] = 0  # what blocked it: a held unit or pinned CPU counts as none free
         headroom = _headroom(host, existing, ())
-        return Capacity(shape, 0, True, limit, bounds, headroom, (), 0.0, f"{demand.name}: {demand.blocked}")
+        # named like the copy that would come first, as when copies fit
+        reason = f"{stem}-1: {demand.blocked}"
+        return Capacity(shape, 0, True, limit, bounds, headroom, (), 0.0, reason)
     most = min(b for b in bounds.values() if b is not None)
-    taken = {inst.name for inst in existing}
-    stem = shape.name
-    while any(name.startswith(f"{stem}-") for name in taken):
-        stem += "_"  # copy names must not collide with instances that exist
     copies = [replace(shape, name=f"{stem}-{i + 1}", id=None) for i in range(most)]
     solved = solve_requests(host, existing, copies, settings=settings_of(options), admission_only=True)
     placed = tuple(solved.placed[i] for i in sorted(solved.placed))

@@ -88,6 +88,6 @@ def test_a_shape_that_never_fits_and_pinned_shapes() -> None:
     too_many = capacity(host, [], shape(9))
     assert (too_many.count, too_many.limit) == (0, "cpus")
     assert too_many.bounds["cpus"] == 0 and too_many.bounds["memory"] == 48
-    assert too_many.why_not_more == "vm: needs 9 CPUs; 8 are free in the pool"
+    assert too_many.why_not_more == "vm-1: needs 9 CPUs; 8 are free in the pool"
     with pytest.raises(RequestError, match="capacity needs a CPU count"):
         capacity(host, [], InstanceRequest("vm", GiB, cpus=(0,)))
