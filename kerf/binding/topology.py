@@ -175,7 +175,17 @@ def _read_distance_map(ctx: Context, node: Node) -> dict[tuple[int, int], int]:
         )
     explicit: dict[tuple[int, int], int] = {}
     for i in range(0, len(values), 3):
-        explicit[(values[i], values[i + 1])] = values[i + 2]
+        pair, distance = (values[i], values[i + 1]), values[i + 2]
+        if pair in explicit and explicit[pair] != distance:
+            ctx.note(
+                "distance-duplicate",
+                f"{node.path}: the distance from NUMA node {pair[0]} to node {pair[1]} is given twice, "
+                f"as {explicit[pair]} and as {distance}; the last one is used",
+                prop,
+                hint="give each pair of nodes one distance",
+                severity="error",
+            )
+        explicit[pair] = distance
     distances = dict(explicit)
     for (a, b), d in explicit.items():
         if a < b and (b, a) not in explicit:
@@ -218,7 +228,7 @@ def _fix_zero_diagonal(
         ctx.note(
             "distance-zero-diagonal",
             f"the distance of NUMA node{'s' if len(zero) > 1 else ''} {', '.join(map(str, zero))} "
-            "to itself is written as 0; read as 10",
+            f"to {'themselves' if len(zero) > 1 else 'itself'} is written as 0; read as 10",
             prop,
             hint="Linux's convention is 10 for a node to itself and larger values for remote nodes",
         )

@@ -34,7 +34,23 @@ def compile_command(
 
     tree = load(file)
     _report_warnings(tree)
-    atomic_write(output, to_dtb(tree), hint=output_hint())
+    blob = to_dtb(tree)
+    atomic_write(output, blob, hint=output_hint())
+    _report_readback(tree, blob, output)
+
+
+def _report_readback(tree: Tree, blob: bytes, output: Path) -> None:
+    """Warn when a host description's DTB reads back as a different host.
+
+    The DTB stays exactly what dtc writes; a DTB simply cannot keep labels, cell widths
+    or derived references, so the user is told what changes and how to avoid it.
+    """
+    from kerf.binding.readback import dtb_readback_problems
+    from kerf.cli.render import print_notice, print_warning
+
+    for problem in dtb_readback_problems(tree, blob):
+        print_warning(f"{output}: {problem.message}")
+        print_notice(f"  hint: {problem.hint}")
 
 
 def decompile_command(
@@ -50,9 +66,23 @@ def decompile_command(
     _report_warnings(tree)
     text = format_dts(tree)
     if output is None:
-        sys.stdout.write(text)
+        _write_stdout(text)
     else:
         atomic_write(output, text.encode("utf-8"), hint=output_hint())
+
+
+def _write_stdout(text: str) -> None:
+    """Write (and flush) the DTS to stdout; a full disk or a closed pipe is an error, not a crash."""
+    from kerf.errors import InputError
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as err:
+        raise InputError(
+            f"cannot write the DTS to standard output: {err.strerror or err}",
+            hint="write it to a file with -o FILE",
+        ) from None
 
 
 def _report_warnings(tree: Tree) -> None:
@@ -68,4 +98,8 @@ def _report_warnings(tree: Tree) -> None:
         print_warning(
             f"{where}no node has the label '{ref.label}' ({ref.node_path}:{ref.prop_name}); "
             "the cell holds 0xffffffff"
+        )
+        print_notice(
+            "  hint: kerf resolves such derived labels from the DTS only; in a DTB the reference "
+            f'is lost: name the unit with a string (devices = "{ref.label}";) to keep it'
         )

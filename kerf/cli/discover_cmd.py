@@ -97,14 +97,19 @@ def discover(
         atomic_write_text(output, text, hint=output_hint())
         host = discovery.host
         print_notice(
-            f"wrote {output}: {len(host.cpus)} CPUs ({len(host.available)} in the pool), "
+            f"wrote {output}: {_count(len(host.cpus), 'CPU')} ({len(host.available)} in the pool), "
             f"{format_bytes(host.memory.total_bytes)} ({format_bytes(host.memory.pool_bytes)} in the pool), "
-            f"{len(host.devices)} devices"
+            f"{_count(len(host.devices), 'device')}"
         )
     if as_json:
         emit_json(discovery_to_json(discovery))
     elif output is None:
         typer.echo(text, nl=False)
+
+
+def _count(n: int, word: str) -> str:
+    """``1 CPU``, ``2 CPUs``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _cpu_list(text: str | None) -> list[int] | None:

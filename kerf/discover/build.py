@@ -53,6 +53,7 @@ def build_discovery(
     reserved_nodes = sorted({n.id for n in facts.nodes for c in n.cpus if physical.get(c) in reserved})
     pool = lay_out_pool(node_ranges, pool_bytes=pool_bytes, host_nodes=reserved_nodes, log=log)
 
+    _warn_empty_pool(ids, reserved, pool.pool_bytes, log)
     devices, device_facts, kept = _devices(facts, log)
     host = assemble_host(
         ids,
@@ -71,6 +72,25 @@ def build_discovery(
         model=facts.model,
     )
     return Discovery(host, facts, dict(physical), log.notes, device_facts, kept)
+
+
+def _warn_empty_pool(ids: list[int], reserved: set[int], pool_bytes: int, log: NoteLog) -> None:
+    """Say so when the description has nothing for instances: kerf validate refuses an
+    empty pool, and a small machine (1 CPU, 1 core, tiny nodes) ends up with one by default."""
+    if not [c for c in ids if c not in reserved]:
+        if len(ids) > 1:
+            how = "keep fewer CPUs for the host with --reserve-cpus (the boot CPU must stay)"
+        else:
+            how = "a machine with one CPU has none to give to instances"
+        log.warn(
+            f"no CPU is left for the pool: the host keeps {cpus_phrase(sorted(reserved))}, so "
+            f"kerf validate will refuse this description; {how}"
+        )
+    if pool_bytes == 0:
+        log.warn(
+            "no memory is left for the pool, so kerf validate will refuse this description; "
+            "give the pool memory with --pool-memory (and check the NUMA node sizes)"
+        )
 
 
 def _reserved(

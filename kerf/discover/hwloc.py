@@ -38,6 +38,23 @@ _CACHE_KIND = {0: CacheKind.UNIFIED, 1: CacheKind.DATA, 2: CacheKind.INSTRUCTION
 _OSDEV_BLOCK, _OSDEV_NETWORK = 0, 2
 _LATENCY_KIND = 4  # HWLOC_DISTANCES_KIND_MEANS_LATENCY
 
+# Ranges of the numbers taken from the XML. Each ends up in a device tree cell (32 or 64
+# bits), so anything outside is refused instead of being written as a DTS nobody parses.
+U32_MAX = (1 << 32) - 1
+U64_MAX = (1 << 64) - 1
+# CPU ids: Linux's largest NR_CPUS is 8192; the binding describes at most 1 << 16 CPUs.
+CPU_ID_MAX = (1 << 16) - 1
+# NUMA node ids: Linux's MAX_NUMNODES is at most 1 << 10; leave room, refuse absurd ones.
+NODE_ID_MAX = (1 << 16) - 1
+# NVMe namespace ids are 1-based; 0xffffffff is the broadcast id, never a namespace.
+NSID_MAX = U32_MAX - 1
+# The largest distance Linux keeps (numa_set_distance stores a u8); 10 is the local one.
+DISTANCE_MAX = 255
+LOCAL_DISTANCE = 10
+# An XML input larger than this is refused before it is read (a topology export of a
+# machine with thousands of CPUs and devices is a few MiB).
+MAX_XML_BYTES = 64 * 1024 * 1024
+
 
 @dataclass
 class _Obj:
@@ -51,16 +68,32 @@ class _Obj:
     def attr(self, name: str) -> str | None:
         return self.element.get(name)
 
-    def int_attr(self, name: str) -> int | None:
+    def int_attr(self, name: str, high: int = U32_MAX, low: int = 0) -> int | None:
+        """The attribute as a number from ``low`` to ``high``; None when absent."""
         value = self.element.get(name)
         if value is None:
             return None
         try:
-            return int(value, 0)
+            number = int(value, 0)
         except ValueError:
             raise InputError(
-                f"hwloc XML: {self.type} object has {name}={value!r}, which is not a number"
+                f"hwloc XML: {self.describe()} has {name}={value!r}, which is not a number"
             ) from None
+        if not low <= number <= high:
+            raise InputError(
+                f"hwloc XML: {self.describe()}: {name}={value!r} is out of range ({low} to {high})",
+                hint="the file is damaged or edited by hand; export it again with: lstopo --of xml FILE.xml",
+            )
+        return number
+
+    def describe(self) -> str:
+        """``<object type="PU" os_index="7">``: the element as it is written, for messages."""
+        shown = " ".join(
+            f'{key}="{self.element.get(key)}"'
+            for key in ("type", "os_index", "name")
+            if self.element.get(key) is not None
+        )
+        return f"<object {shown}>"
 
     def ancestor(self, *types: str) -> _Obj | None:
         node = self.parent
@@ -92,12 +125,18 @@ def load_xml(path: str | Path) -> ET.Element:
     """Read and parse the file; :class:`InputError` for unreadable files and bad XML."""
     name = str(path)
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as stream:
+            data = stream.read(MAX_XML_BYTES + 1)
     except OSError as err:
         raise InputError(
             f"cannot read hwloc XML file {name}: {err.strerror or err}",
             hint="export one with: lstopo --of xml FILE.xml",
         ) from None
+    if len(data) > MAX_XML_BYTES:
+        raise InputError(
+            f"{name} is larger than {MAX_XML_BYTES // (1024 * 1024)} MiB, the most kerf reads as hwloc XML",
+            hint="export the topology with: lstopo --of xml FILE.xml",
+        )
     try:
         root = ET.fromstring(data)
     except ET.ParseError as err:
@@ -115,7 +154,9 @@ def load_xml(path: str | Path) -> ET.Element:
     version = root.get("version")
     major = version.split(".", 1)[0] if version else "1"
     if major != "2":
-        shown = version or "1.x (no version attribute)"
+        shown = version or (
+            '"" (an empty version attribute)' if version == "" else "1.x (no version attribute)"
+        )
         raise InputError(
             f"{name} is hwloc XML version {shown}; kerf reads version 2.x only",
             hint="export the topology with hwloc 2.x: lstopo --of xml FILE.xml"
@@ -186,7 +227,7 @@ def _walk(machine: ET.Element) -> list[_Obj]:
         stack.extend((child, obj) for child in reversed(children))
     for obj in reversed(order):
         if obj.type == "PU":
-            os_index = obj.int_attr("os_index")
+            os_index = obj.int_attr("os_index", CPU_ID_MAX)
             if os_index is None:
                 raise InputError("hwloc XML: a PU object has no os_index")
             obj.pus.append(os_index)
@@ -241,12 +282,18 @@ def _numa_nodes(
     sizes: dict[int, int] = {}
     types: dict[int, tuple[MemoryType, bool]] = {}
     for obj in numa:
-        node = obj.int_attr("os_index")
+        node = obj.int_attr("os_index", NODE_ID_MAX)
         if node is None or node in local:
             raise InputError(f"hwloc XML: a NUMANode has a missing or repeated os_index ({node})")
         local[node] = sorted(obj.parent.pus) if obj.parent is not None else list(cpus)
-        sizes[node] = obj.int_attr("local_memory") or 0
+        sizes[node] = obj.int_attr("local_memory", U64_MAX) or 0
         types[node] = _memory_type(obj)
+    if sum(sizes.values()) > U64_MAX:
+        raise InputError(
+            f"hwloc XML: the NUMANode local_memory sizes add up to {sum(sizes.values()):#x} bytes, "
+            "more than 64 bits can address",
+            hint="the file is damaged or edited by hand; export it again with: lstopo --of xml FILE.xml",
+        )
     pu_node = _assign_pus(local, types, cpus)
     if not any(sizes.values()):
         log.warn("the hwloc topology gives no NUMA node memory sizes: the description has no memory")
@@ -295,7 +342,8 @@ def _caches(objects: list[_Obj]) -> tuple[CacheFact, ...]:
         kind = _CACHE_KIND.get(obj.int_attr("cache_type") or 0, CacheKind.UNIFIED)
         if obj.type.endswith("iCache"):
             kind = CacheKind.INSTRUCTION
-        caches.append(CacheFact(level, kind, obj.int_attr("cache_size") or 0, tuple(sorted(obj.pus))))
+        size = obj.int_attr("cache_size", U64_MAX) or 0
+        caches.append(CacheFact(level, kind, size, tuple(sorted(obj.pus))))
     return tuple(sorted(caches, key=lambda c: (c.level, c.kind, c.cpus)))
 
 
@@ -305,7 +353,7 @@ def _distances(
     """The NUMA latency matrix (``NUMALatency``, or the first latency matrix of NUMA nodes)."""
     gp_to_os: dict[int, int] = {}
     for obj in objects:
-        gp, os_index = obj.int_attr("gp_index"), obj.int_attr("os_index")
+        gp, os_index = obj.int_attr("gp_index", U64_MAX), obj.int_attr("os_index", U64_MAX)
         if obj.type == "NUMANode" and gp is not None and os_index is not None:
             gp_to_os[gp] = os_index
     matrices = [d for d in root.iter("distances2") if d.get("type") == "NUMANode"]
@@ -336,6 +384,17 @@ def _distances(
             f"and {len(values)} values (expected {count * count}); {ignored}"
         )
         return {}
+    matrix = f'<distances2 name="{chosen.get("name", "")}">'
+    for value in values:
+        if not 0 <= value <= U32_MAX:
+            raise InputError(
+                f"hwloc XML: {matrix} holds the distance {value}, out of range (0 to {U32_MAX})",
+                hint="the file is damaged or edited by hand; export it again with: lstopo --of xml FILE.xml",
+            )
+    broken = _linux_refuses(indexes, values)
+    if broken:
+        log.warn(f"hwloc XML: {matrix}: {broken}, which Linux refuses; {ignored}")
+        return {}
     unknown = sorted(set(indexes) - nodes)
     if unknown:
         log.warn(
@@ -347,6 +406,26 @@ def _distances(
         for j, b in enumerate(indexes)
         if a in nodes and b in nodes
     }
+
+
+def _linux_refuses(indexes: list[int], values: list[int]) -> str | None:
+    """Why Linux would refuse this distance matrix, or None.
+
+    The kernel's device tree reader rejects the whole map when a node's distance to
+    itself is not 10 or another node's is 10 or less; ``numa_set_distance`` drops values
+    that do not fit in a byte.
+    """
+    count = len(indexes)
+    for i, a in enumerate(indexes):
+        for j, b in enumerate(indexes):
+            value = values[i * count + j]
+            if i == j and value != LOCAL_DISTANCE:
+                return f"the distance of NUMA node {a} to itself is {value}, not {LOCAL_DISTANCE}"
+            if i != j and value <= LOCAL_DISTANCE:
+                return f"the distance from NUMA node {a} to {b} is {value}, not above {LOCAL_DISTANCE}"
+            if value > DISTANCE_MAX:
+                return f"the distance from NUMA node {a} to {b} is {value}, more than {DISTANCE_MAX}"
+    return None
 
 
 def _int(text: str | None, default: int) -> int:
@@ -382,9 +461,9 @@ def _devices(objects: list[_Obj], nodes: tuple[NodeFact, ...], log: NoteLog) -> 
         )
         blocks = sorted(o.attr("name") or "" for o in osdevs if o.int_attr("osdev_type") == _OSDEV_BLOCK)
         namespaces = tuple(
-            NamespaceFact(int(name.rsplit("n", 1)[1]), name)
-            for name in blocks
-            if name.startswith("nvme") and name.rsplit("n", 1)[1].isdigit()
+            NamespaceFact(_namespace_id(o), o.attr("name") or "")
+            for o in sorted(osdevs, key=lambda o: o.attr("name") or "")
+            if o.int_attr("osdev_type") == _OSDEV_BLOCK and _is_namespace_name(o.attr("name") or "")
         )
         facts.append(
             PciFact(
@@ -404,6 +483,22 @@ def _devices(objects: list[_Obj], nodes: tuple[NodeFact, ...], log: NoteLog) -> 
             "device is described whole and in the pool; remove the host's own before kerf init"
         )
     return tuple(facts)
+
+
+def _is_namespace_name(name: str) -> bool:
+    """``nvme0n1``: a controller's namespace block device (a number after the last ``n``)."""
+    return name.startswith("nvme") and name.rsplit("n", 1)[1].isdigit()
+
+
+def _namespace_id(osdev: _Obj) -> int:
+    """The namespace id of ``nvme0nN``, checked: NVMe numbers namespaces from 1."""
+    number = int((osdev.attr("name") or "").rsplit("n", 1)[1])
+    if not 1 <= number <= NSID_MAX:
+        raise InputError(
+            f"hwloc XML: {osdev.describe()} names namespace {number}, out of range (1 to {NSID_MAX})",
+            hint="the file is damaged or edited by hand; export it again with: lstopo --of xml FILE.xml",
+        )
+    return number
 
 
 def _locality(obj: _Obj, node_ids: set[int]) -> int | None:

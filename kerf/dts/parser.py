@@ -151,11 +151,15 @@ class Parser:
         entries: list[tuple[int, int]] = []
         while True:
             token = self._peek(Mode.NAME)
-            while token.kind is Tok.LABEL:  # labels on /memreserve/ are allowed and unused
+            labelled = False
+            while (
+                token.kind is Tok.LABEL
+            ):  # labels on /memreserve/ are allowed (several, like dtc) and unused
                 self._next(Mode.NAME)
                 token = self._peek(Mode.NAME)
-                if not token.is_keyword("/memreserve/"):
-                    raise expected(token.location, "/memreserve/ after a top-level label", token.describe())
+                labelled = True
+            if labelled and not token.is_keyword("/memreserve/"):
+                raise expected(token.location, "/memreserve/ after a top-level label", token.describe())
             if not token.is_keyword("/memreserve/"):
                 return entries
             self._next(Mode.NAME)

@@ -9,6 +9,7 @@ in the include directories) and refuses cycles, naming the chain.
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from kerf.errors import SourceLocation
 
 # dtc stops at 200 nested includes; a cycle is caught long before, this is for chains.
 MAX_INCLUDE_DEPTH = 100
+# The largest DTS or DTB file kerf reads (a real host description is a few KiB). The
+# cap keeps /dev/zero or a mistaken multi-GiB file from being read into memory.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 
 def decode_text(data: bytes) -> str:
@@ -27,8 +31,19 @@ def decode_text(data: bytes) -> str:
 
 
 def read_source_file(path: Path) -> bytes:
-    """The bytes of a source file (OSError propagates to the caller, who words it)."""
-    return path.read_bytes()
+    """The bytes of a source file (OSError propagates to the caller, who words it).
+
+    A file larger than :data:`MAX_INPUT_BYTES` is refused with an OSError (EFBIG)
+    after reading at most one byte past the limit.
+    """
+    with path.open("rb") as stream:
+        data = stream.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise OSError(
+            errno.EFBIG,
+            f"larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB, the most kerf reads as a device tree",
+        )
+    return data
 
 
 def os_reason(err: OSError) -> str:

@@ -131,7 +131,7 @@ def check_cpu_list(host: Host, name: str, cpus: Sequence[int], subject: str, out
             "cpu-unknown",
             subject,
             f"Instance {name}: {cpus_text(unknown)} {'does' if len(unknown) == 1 else 'do'} not exist "
-            f"(the host has CPUs {ids_text(host.cpu_by_id)})",
+            f"({_has_cpus(host)})",
             hint=f"pool CPUs: {ids_text(host.available)}",
             at=at,
         )
@@ -413,3 +413,8 @@ def check_device_conflicts(instances: Sequence[Instance], out: Collector) -> Non
                     hint="a device unit belongs to one instance; give the other a different VF or namespace",
                     at=instance_at(later.name, "devices"),
                 )
+
+
+def _has_cpus(host: Host) -> str:
+    """``the host has CPUs 0-7``, or that it has none (no empty list in the message)."""
+    return f"the host has CPUs {ids_text(host.cpu_by_id)}" if host.cpu_by_id else "the host describes no CPUs"

@@ -17,7 +17,12 @@ from kerf.validate.findings import (
 from planner.hardware import LOCAL_DISTANCE, Device, Host, MemoryRange
 
 INSTANCE_ID_MAX = 2047
-PCI_ID = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+# Physical addresses are 64-bit: a range ends at 2^64 at the latest.
+ADDRESS_LIMIT = 1 << 64
+# The largest NUMA distance Linux keeps (a u8 in numa_set_distance).
+DISTANCE_MAX = 255
+# DDDD:BB:SS.F; the slot (device number) is 5 bits, 00-1f.
+PCI_ID = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]$")
 CPUS = "/resources/cpus"
 MEMORY = "/resources/memory"
 NUMA_AT = "/resources/topology/numa-nodes/node@{}"
@@ -116,6 +121,17 @@ def check_memory(host: Host, out: Collector) -> None:
             at=pool_at,
         )
     for r in memory.pool:
+        if r.size == 0 and memory.pool_bytes > 0:
+            out.error(
+                "memory-pool-range-empty",
+                MEMORY,
+                f"a pool range at 0x{r.base:x} has size 0",
+                hint="leave the empty range out of memory-pool-ranges",
+                at=resources_at("memory", "memory-pool-ranges", "memory-pool-bytes"),
+            )
+        _check_addressable(
+            r, "pool range", MEMORY, resources_at("memory", "memory-pool-ranges", "memory-pool-base"), out
+        )
         if not (is_aligned(r.base) and is_aligned(r.size)):
             out.error(
                 "memory-pool-unaligned",
@@ -140,6 +156,18 @@ def check_memory(host: Host, out: Collector) -> None:
             f"({size_text(memory.pool_bytes)}) exceed total-bytes ({size_text(memory.total_bytes)})",
             hint="the host's share and the pool must fit in the machine's memory",
             at=resources_at("memory", "host-reserved-bytes", "total-bytes"),
+        )
+
+
+def _check_addressable(r: MemoryRange, what: str, subject: str, at: tuple[str, ...], out: Collector) -> None:
+    """A range must end within the 64-bit physical address space."""
+    if r.base + r.size > ADDRESS_LIMIT:
+        out.error(
+            "memory-range-overflow",
+            subject,
+            f"{what} base 0x{r.base:x} size 0x{r.size:x} runs past the end of the 64-bit address space",
+            hint="base + size must be at most 2^64; check the base and the size",
+            at=at,
         )
 
 
@@ -192,6 +220,9 @@ def check_numa(host: Host, out: Collector) -> None:
             at=("/resources/topology/numa-nodes", *resources_at("cpus", "available")),
         )
     ranged = [(node.id, r) for node in host.numa_nodes for r in node.memory]
+    for node_id, r in ranged:
+        at = (f"{NUMA_AT.format(node_id)}:memory-base", NUMA_AT.format(node_id))
+        _check_addressable(r, f"NUMA node {node_id} memory", f"numa node {node_id}", at, out)
     for i, (na, a) in enumerate(ranged):
         for nb, b in ranged[i + 1 :]:
             if a.intersection(b) is not None:
@@ -286,8 +317,10 @@ def check_distances(host: Host, out: Collector) -> None:
     """The distance map: known nodes, 10 on the diagonal, nothing below 10, complete, symmetric."""
     if not host.distances:
         return
-    at = ("/resources/topology/distance-map:distance-matrix", "/resources/topology/distance-map")
     nodes = set(host.node_ids)
+    # The distance map, or else the older flat matrix inside one of the NUMA nodes.
+    legacy = tuple(f"{NUMA_AT.format(n)}:distance-matrix" for n in sorted(nodes))
+    at = ("/resources/topology/distance-map:distance-matrix", "/resources/topology/distance-map", *legacy)
     unknown = sorted({n for pair in host.distances for n in pair} - nodes)
     if unknown:
         out.error(
@@ -312,7 +345,27 @@ def check_distances(host: Host, out: Collector) -> None:
                 "distance-below-local",
                 "distance map",
                 f"the distance from NUMA node {a} to node {b} is {d}, below the local distance 10",
-                hint="remote distances are 10 or more (typically 12-40)",
+                hint="remote distances are above 10 (typically 12-40)",
+                at=at,
+            )
+        elif a != b and d == LOCAL_DISTANCE and not (a > b and host.distances.get((b, a)) == d):
+            # drivers/of/of_numa.c refuses the whole map for a remote distance <= 10.
+            out.error(
+                "distance-remote-local",
+                "distance map",
+                f"the distance from NUMA node {a} to node {b} is 10, the local distance; "
+                "Linux rejects the whole distance map",
+                hint="remote distances are above 10 (typically 12-40)",
+                at=at,
+            )
+        if d > DISTANCE_MAX and not (a > b and host.distances.get((b, a)) == d):
+            # numa_set_distance keeps a u8 and drops anything larger.
+            out.error(
+                "distance-too-large",
+                "distance map",
+                f"the distance from NUMA node {a} to node {b} is {d}, more than {DISTANCE_MAX}; "
+                "Linux stores distances in a byte and ignores this one",
+                hint=f"distances go from 10 to {DISTANCE_MAX} ({DISTANCE_MAX} means unreachable)",
                 at=at,
             )
     known = sorted(nodes)
@@ -352,6 +405,34 @@ def check_devices(host: Host, out: Collector) -> None:
             )
     for device in host.devices:
         _check_device(host, device, out)
+    _check_pci_functions(host.devices, out)
+
+
+def _check_pci_functions(devices: Sequence[Device], out: Collector) -> None:
+    """Each PCI function (a device's own address, a VF's address) belongs to one device or VF:
+    two holders of one function would give it to two instances."""
+    holders: dict[str, list[tuple[str, str, tuple[str, ...]]]] = defaultdict(list)
+    for device in devices:
+        path = f"devices/{device.node_name}"
+        if device.pci_id is not None:
+            holders[device.pci_id.lower()].append(
+                (f"device {device.name}", device.name, resources_at(path, "pci-id"))
+            )
+        for number, pci_id in sorted(device.vf_pci_ids.items()):
+            at = (*resources_at(f"{path}/vf@{number}", "pci-id"), *resources_at(path))
+            holders[pci_id.lower()].append((f"VF {number} of device {device.name}", device.name, at))
+    for pci_id, found in sorted(holders.items()):
+        if len(found) < 2:
+            continue
+        names = [what for what, _, _ in found]
+        _, device_name, at = found[-1]
+        out.error(
+            "device-pci-duplicate",
+            f"device {device_name}",
+            f"PCI function {pci_id} is given to {', '.join(names[:-1])} and {names[-1]}",
+            hint="each PCI function is one device or one VF: check the pci-id values (lspci -D)",
+            at=at,
+        )
 
 
 def _check_device(host: Host, device: Device, out: Collector) -> None:

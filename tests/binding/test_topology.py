@@ -71,7 +71,7 @@ def test_zero_diagonal_is_read_as_10_with_a_warning() -> None:
     assert desc.host.distance(0, 0) == 10
     (remark,) = remarks(desc, "distance-zero-diagonal")
     assert remark.location == loc(text, "distance-matrix")
-    assert remark.message == "the distance of NUMA nodes 0, 1 to itself is written as 0; read as 10"
+    assert remark.message == "the distance of NUMA nodes 0, 1 to themselves is written as 0; read as 10"
 
 
 def test_legacy_flat_matrix_in_a_numa_node() -> None:
