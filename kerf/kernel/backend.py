@@ -35,6 +35,7 @@ from kerf.kernel.errors import (
     KernelStateError,
     NoMultikernelError,
     NoSuchInstanceError,
+    errno_name,
     strerror,
 )
 from kerf.kernel.iomem import Iomem
@@ -189,9 +190,25 @@ class NoSuchTransactionError(KernelCallError):
     """The transaction directory does not exist (never created, or rolled back)."""
 
 
+class RollbackRefusedError(KernelCallError):
+    """``rmdir overlays/tx_<N>`` failed with ENOENT because an inverse operation found
+    nothing to undo: the transaction stays, ``failed`` (reference §1.7). Raised by
+    ``KernelBackend.rollback`` itself it may also mean that the transaction is gone;
+    :func:`roll_back_transaction` tells the two apart."""
+
+
 # --- errno of file operations -> what the kernel meant --------------------------------------
 
 _FileExplanation = tuple[type[KernelCallError], str, str | None]
+
+_ROLLBACK_ENOENT = (
+    "the kernel found nothing to undo for an operation of the transaction (one that never "
+    "ran, or whose result is gone), or the transaction no longer exists"
+)
+_ROLLBACK_ENOENT_HINT = (
+    "a transaction the kernel refused changed nothing and needs no rollback; "
+    "see dmesg for the operation the kernel could not undo"
+)
 
 _FILE_EXPLANATIONS: Mapping[str, Mapping[int, _FileExplanation]] = {
     "write device_tree": {
@@ -234,10 +251,13 @@ _FILE_EXPLANATIONS: Mapping[str, Mapping[int, _FileExplanation]] = {
         E.ENOMEM: (KernelCallError, "the kernel ran out of memory for the overlay", None),
     },
     "rmdir overlays/tx": {
+        # The kernel answers ENOENT both for a transaction that is gone and for an inverse
+        # operation that found nothing to undo; only the directory tells which
+        # (roll_back_transaction looks).
         E.ENOENT: (
-            NoSuchTransactionError,
-            "the transaction no longer exists (already rolled back)",
-            None,
+            RollbackRefusedError,
+            _ROLLBACK_ENOENT,
+            _ROLLBACK_ENOENT_HINT,
         ),
         E.EBUSY: (
             KernelStateError,
@@ -271,6 +291,39 @@ def explain_file_error(operation: str, code: int, detail: str | None = None) -> 
         return KernelCallError(detail or f"{operation} failed: {strerror(code)}", errno=code, call=operation)
     cls, message, hint = found
     return cls(detail or message, errno=code, call=operation, hint=hint)
+
+
+def roll_back_transaction(backend: KernelBackend, tx_id: int) -> None:
+    """Roll back one transaction (``rmdir overlays/tx_<N>``) through ``backend``.
+
+    ENOENT from rmdir is ambiguous: the transaction is gone, or the kernel's replay of the
+    blob met an inverse operation with nothing to undo (reference §1.7). The directory
+    decides: NoSuchTransactionError ("already rolled back") only when ``overlays/tx_<N>``
+    no longer exists; otherwise RollbackRefusedError, the rollback the kernel refused
+    (the transaction stays, ``failed``; a retry replays the whole blob again).
+    """
+    try:
+        backend.rollback(tx_id)
+    except KernelCallError as err:
+        if err.errno != E.ENOENT:
+            raise
+        try:
+            status = backend.transaction(tx_id).status
+        except NoSuchTransactionError:
+            raise NoSuchTransactionError(
+                f"overlays/tx_{tx_id} no longer exists (already rolled back)",
+                errno=E.ENOENT,
+                call=err.call,
+            ) from None
+        reason = err.message.removesuffix(f" ({err.call}: {errno_name(err.errno)})")
+        if reason == _ROLLBACK_ENOENT:
+            reason = f"the kernel found nothing to undo for an operation of tx_{tx_id}"
+        raise RollbackRefusedError(
+            f"{reason}; overlays/tx_{tx_id} stays with status {status}",
+            errno=E.ENOENT,
+            call=err.call,
+            hint=_ROLLBACK_ENOENT_HINT,
+        ) from None
 
 
 # --- reading the layout -----------------------------------------------------------------------

@@ -3,14 +3,18 @@
 An overlay is a DTBO whose ``fragment@<hex>`` nodes run in ascending numeric order; each
 names its target with ``target-path`` (``/resources``, ``/instances`` or
 ``/instances/<name>``) and holds fixed operation nodes under ``__overlay__``, run in the
-kernel's order for that kind of target. Every applied item becomes an
-:class:`~kerf.kernel.sim_state.Operation`; the first failure stops the transaction and
-leaves what ran before it applied (status ``failed``), as the kernel does.
+kernel's order for that kind of target. The first failure stops the transaction and
+leaves what ran before it applied (status ``failed``), as the kernel does. Each item that
+took effect is listed in the record's ``applied`` (for inspection only).
 
-Rollback inverts the applied operations in reverse order (add <-> remove, create ->
-destroy). Two operations cannot be inverted, as in the kernel, and only log a warning:
-``instance-remove`` (the configuration is gone) and ``/resources memory-add`` (the base
-the kernel chose is not recorded).
+Rollback keeps nothing of that history, like the kernel, which holds only the blob: it
+parses the blob again and sends the inverse of *every* operation in it (add <-> remove,
+create -> destroy), fragments in reverse unit order, operations in the reverse of the run
+order, the items of one operation forward, whether or not the operation ever ran. The
+first inverse that fails stops it: the transaction stays, ``failed``, and a retry replays
+the blob from the start. Two operations cannot be inverted, as in the kernel, and only
+log a warning: ``instance-remove`` (the configuration is gone) and ``/resources
+memory-add`` (the base the kernel chose is not recorded).
 """
 
 from __future__ import annotations
@@ -576,25 +580,61 @@ def apply_overlay(state: SimState, tree: Tree, blob: bytes) -> TxRecord:
 
 
 def rollback(state: SimState, tx: TxRecord) -> None:
-    """Invert ``tx``'s applied operations, last first. On failure the record stays,
-    ``failed``, remembering how far it got, and the SimFailure propagates."""
-    pending = tx.applied[: len(tx.applied) - tx.undone]
-    for operation in reversed(pending):
-        scope = scope_of(operation.target)
-        inverse = INVERSE[(scope, operation.op)]
-        if inverse is None:
-            state.log.append(
-                f"rollback tx_{tx.id}: {operation.target} {operation.op} cannot be undone exactly; left as is"
-            )
-        else:
-            name, executor = inverse
-            try:
-                executor(state, operation.target, operation.args)
-            except SimFailure as failure:
-                tx.status = "failed"
-                state.log.append(
-                    f"rollback tx_{tx.id}: {name} on {operation.target} failed: {failure.message}"
-                )
-                raise
-        tx.undone += 1
+    """Replay the inverse of every operation of ``tx``'s blob, as ``rmdir`` does. On the
+    first failure the record stays, ``failed``, and the SimFailure propagates; nothing
+    remembers how far it got, so a retry starts again from the last fragment."""
+    from kerf.dts import from_dtb
+
+    tree = from_dtb(tx.dtbo, f"overlays/tx_{tx.id}/dtbo")  # it parsed when it was written
+    try:
+        for fragment in reversed(fragments(tree)):
+            _roll_back_fragment(state, tx, fragment)
+    except SimFailure:
+        tx.status = "failed"
+        raise
     state.transactions.remove(tx)
+
+
+def _roll_back_fragment(state: SimState, tx: TxRecord, fragment: Fragment) -> None:
+    """The inverses of one fragment's operations, in the reverse of the run order."""
+    try:
+        target, scope, overlay = _targeted(state, fragment)
+    except SimFailure as failure:
+        state.log.append(f"rollback tx_{tx.id}: {fragment.node.name}: {failure.message}")
+        raise
+    for op in reversed(POOL_ORDER if scope == "pool" else INSTANCE_ORDER):
+        node = overlay.child(op)
+        if node is None:
+            continue
+        inverse = INVERSE[(scope, op)]
+        if inverse is None:
+            state.log.append(f"rollback tx_{tx.id}: {target} {op} cannot be undone exactly; left as is")
+            continue
+        name, executor = inverse
+        try:
+            for args in _inverse_args(state, scope, op, node):
+                executor(state, target, args)
+        except SimFailure as failure:
+            state.log.append(f"rollback tx_{tx.id}: {name} on {target} failed: {failure.message}")
+            raise
+
+
+def _inverse_args(state: SimState, scope: str, op: str, node: Node) -> list[dict[str, Any]]:
+    """Executor arguments of the inverse of ``op``, for each of its items in blob order,
+    built from the blob alone (the kernel keeps nothing else)."""
+    if op == "instance-create":
+        return [{"name": _name(node)}]
+    found = []
+    for item in _items(node, op.split("-")[0]):
+        args = _item_args(scope, op, item)
+        if scope == "pool" and op == "memory-remove":
+            # Regrown by size, at a base the allocator picks: on the node the item names,
+            # else on the node whose memory held the removed chunk.
+            wanted = node_id(item)
+            if wanted is None:
+                wanted = next(
+                    (r.node for r in state.machine.memory if r.base <= args["base"] < r.base + r.size), None
+                )
+            args = {"size": args["size"], "node": wanted}
+        found.append(args)
+    return found

@@ -165,8 +165,8 @@ class Operation:
 class TxRecord:
     """A transaction: what ``overlays/tx_<N>/`` shows, plus what rollback needs.
 
-    ``applied`` lists the operations that took effect, in order; ``undone`` counts how
-    many of them (from the end) a failed rollback already inverted, so a retry resumes.
+    ``applied`` lists the operations that took effect, in order (shown by the simulated
+    host's log; rollback replays the stored blob instead, as the kernel does).
     """
 
     id: int
@@ -175,7 +175,6 @@ class TxRecord:
     resources: str
     dtbo_hex: str
     applied: list[Operation] = field(default_factory=list)
-    undone: int = 0
     error: str | None = None
 
     @property

@@ -16,7 +16,7 @@ from kerf.lifecycle.faults import checkpoint
 from kerf.lifecycle.kernel_view import InstanceView, KernelView, read_kernel
 from kerf.lifecycle.names import check_id, check_name
 from kerf.lifecycle.reconcile import reconcile
-from kerf.lifecycle.recovery import recover
+from kerf.lifecycle.recovery import recover, remember_still_applied
 from kerf.lifecycle.session import Session
 from kerf.overlay import OverlayTransaction, apply_batch
 from kerf.state import InstanceRecord, Journal, Settings, StateDir
@@ -139,8 +139,12 @@ def run_batch(
             after_write=lambda n: checkpoint(f"overlay-written-{n}"),
             verify=verify,
         )
-    except RollbackFailedError:
-        raise  # the kernel holds part of the batch: the journal stays for the next command
+    except RollbackFailedError as err:
+        # the kernel holds part of the batch: the journal stays for the next command, with
+        # the transactions still applied (a failed rollback may mark one "failed", which
+        # recovery would otherwise take for the refused one that changed nothing)
+        remember_still_applied(state, journal, err.remaining)
+        raise
     except KerfError as err:
         if _still_applied(backend, journal.batch):
             # e.g. a write that failed after the kernel applied it, or a check of the result

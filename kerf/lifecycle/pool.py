@@ -24,25 +24,29 @@ the pool (its base was never recorded, reference §1.7), and rolling back a
 batch each node's pool total must come back to its total before the batch: kerf gives
 back, with a ``memory-remove`` of their ``reg``, the chunks that are new on the node and
 add up to exactly what it holds too much. When regrowing a removed chunk fails for want of
-room (the chunk a re-add made sits in it), kerf gives that chunk back first and retries.
+room (the chunk a re-add made sits in it), kerf gives that chunk back first and retries;
+when that fails too, the journal records the transactions still applied, because the
+kernel now shows them ``failed`` like the one it refused (which is never rolled back:
+see :func:`kerf.lifecycle.recovery.roll_back_batch`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kerf.errors import KerfError, StateError, ValidationError
-from kerf.kernel.backend import KernelBackend
+from kerf.kernel.backend import KernelBackend, NoSuchTransactionError, roll_back_transaction
 from kerf.lifecycle.baseline import KernelDevice, build_baseline, pool_memory_requests
 from kerf.lifecycle.common import Outcome, Prepared, new_batch, prepare, utc_now
 from kerf.lifecycle.faults import checkpoint
 from kerf.lifecycle.init import load_valid_description
 from kerf.lifecycle.kernel_view import Chunk, KernelView, PoolView, read_pool
 from kerf.lifecycle.reconcile import pci_labels
-from kerf.lifecycle.recovery import roll_back_batch
+from kerf.lifecycle.recovery import remember_still_applied, roll_back_batch, still_applied
 from kerf.lifecycle.session import Session
 from kerf.overlay import (
     RESOURCES,
@@ -610,7 +614,8 @@ def _retry_rollback(backend: KernelBackend, journal: Journal, remaining: Sequenc
             return False
         _give_back(backend, journal, added)
         for tx_id in reversed(remaining):
-            backend.rollback(tx_id)
+            with contextlib.suppress(NoSuchTransactionError):  # gone: already rolled back
+                roll_back_transaction(backend, tx_id)
     except KerfError:
         return False
     return True
@@ -643,7 +648,10 @@ def _apply(
         )
     except RollbackFailedError as err:
         if not _retry_rollback(backend, journal, err.remaining):
-            raise  # the kernel holds part of the batch: the journal stays for the next command
+            # The kernel holds part of the batch: the journal stays for the next command,
+            # and says which transactions are applied whatever their status shows.
+            remember_still_applied(state, journal, err.remaining)
+            raise
         _give_back_leftovers(backend, journal)
         state.discard_pending_host()
         state.clear_journal()
@@ -724,15 +732,24 @@ def recover_pool(session: Session, journal: Journal) -> str:
             state.install_pending_host()
         return "completed the interrupted 'kerf pool': the kernel already held the new pool"
     backend = session.backend()
-    undone = roll_back_batch(
-        backend, journal.batch, "'kerf pool'", retry=lambda tx_id: _retry_rollback(backend, journal, [tx_id])
-    )
+    try:
+        result = roll_back_batch(
+            backend,
+            journal.batch,
+            "'kerf pool'",
+            retry=lambda tx_id: _retry_rollback(backend, journal, [tx_id]),
+            still_applied=still_applied(journal),
+        )
+    except RollbackFailedError as err:
+        remember_still_applied(state, journal, err.remaining)
+        raise
     leftovers = _give_back_leftovers(backend, journal)
     state.discard_pending_host()
-    if not undone and not leftovers:
+    if not result.undone and not leftovers:
+        if result.kept is not None:
+            return f"an interrupted 'kerf pool' had not changed the kernel: {result.describe()}"
         return "an interrupted 'kerf pool' had not changed the kernel yet; nothing to undo"
-    ids = ", ".join(f"tx_{t}" for t in undone) or "no transaction"
-    return f"rolled back the interrupted 'kerf pool' ({ids})"
+    return f"rolled back the interrupted 'kerf pool' ({result.describe()})"
 
 
 # --- input and output ----------------------------------------------------------------------------

@@ -6,7 +6,8 @@ journal and finishes the story one way or the other:
 
 * overlay batches (create, update, delete), phase ``kernel``: the batch's transactions
   (found by their ``mk,resources`` tag, so also those written just before the crash) are
-  rolled back newest first; the kernel is then as before and the old record is restored;
+  rolled back newest first, except one the kernel refused (see :func:`roll_back_batch`);
+  the kernel is then as before and the old record is restored;
 * phase ``commit``: the kernel already holds the result; the new record is written;
 * system calls (load, unload): the kernel says whether the call happened (the instance
   has an image or not); the matching record is written;
@@ -23,10 +24,11 @@ Afterwards :mod:`kerf.lifecycle.reconcile` aligns every record with the kernel.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, replace
 
 from kerf.errors import KerfError
-from kerf.kernel.backend import KernelBackend
+from kerf.kernel.backend import KernelBackend, NoSuchTransactionError, Transaction, roll_back_transaction
 from kerf.lifecycle.reconcile import HAS_IMAGE
 from kerf.lifecycle.session import Session
 from kerf.overlay import RollbackFailedError
@@ -34,6 +36,9 @@ from kerf.state import InstanceRecord, Journal, StateDir
 
 BATCH_OPERATIONS = frozenset({"create", "update", "delete"})
 CALL_OPERATIONS = frozenset({"load", "unload"})
+# Journal key (in ``extra``): transactions of the batch known to be applied whatever their
+# status says (their rollback failed; see roll_back_batch).
+STILL_APPLIED = "still_applied"
 
 
 def recover(session: Session) -> list[str]:
@@ -67,8 +72,31 @@ def _restore(state: StateDir, name: str | None, record: InstanceRecord | None) -
 
 def batch_transactions(backend: KernelBackend, batch: str) -> list[int]:
     """Ids of the kernel transactions written by ``batch`` (their mk,resources tag), ascending."""
+    return [tx.id for tx in _batch(backend, batch)]
+
+
+def _batch(backend: KernelBackend, batch: str) -> list[Transaction]:
     prefix = f"{batch} "
-    return [tx.id for tx in backend.transactions() if tx.resources.startswith(prefix)]
+    return [tx for tx in backend.transactions() if tx.resources.startswith(prefix)]
+
+
+@dataclass(frozen=True)
+class BatchRollback:
+    """What :func:`roll_back_batch` did: the transactions it ``undone`` (newest first) and
+    the refused one it ``kept`` in ``overlays/`` (None when there was none)."""
+
+    undone: tuple[int, ...]
+    kept: int | None = None
+
+    def describe(self) -> str:
+        """``tx_7, tx_6`` and, when one was kept, a clause about it (for notices)."""
+        kept = (
+            f"tx_{self.kept}, which the kernel had refused, changed nothing and stays in overlays/"
+            if self.kept is not None
+            else ""
+        )
+        undone = ", ".join(f"tx_{t}" for t in self.undone)
+        return "; ".join(part for part in (undone, kept) if part) or "no transaction"
 
 
 def roll_back_batch(
@@ -76,27 +104,58 @@ def roll_back_batch(
     batch: str,
     what: str,
     retry: Callable[[int], bool] | None = None,
-) -> list[int]:
-    """Roll back the transactions of an interrupted ``batch``, newest first; the ids undone.
+    still_applied: Collection[int] = (),
+) -> BatchRollback:
+    """Roll back the transactions of an interrupted ``batch``, newest first.
+
+    kerf stops writing a batch at the first transaction the kernel refuses, so only the
+    batch's newest transaction can have been refused; it changed nothing (one item per
+    transaction) and is left alone, because rmdir would make the kernel replay the
+    inverse of an operation that never ran (reference §1.7). Any other transaction whose
+    status is not ``applied`` applied when written and shows ``failed`` because an
+    earlier rollback of it failed: it is rolled back again. The kernel shows the same
+    status for the newest one after a failed rollback; ``still_applied`` (ids kerf saw
+    applied, from the journal) tells that case apart.
 
     ``retry(tx_id)`` may repair what kept a rollback from succeeding and roll it back
-    itself (True when it did). RollbackFailedError names the transaction left applied."""
-    undone = []
-    for tx_id in reversed(batch_transactions(backend, batch)):
+    itself (True when it did). RollbackFailedError names the transaction left applied;
+    its ``remaining`` are the batch's transactions still applied."""
+    found = _batch(backend, batch)
+    kept: int | None = None
+    if found and not found[-1].applied and found[-1].id not in still_applied:
+        kept = found.pop().id
+    undone: list[int] = []
+    for index in range(len(found) - 1, -1, -1):
+        tx_id = found[index].id
         try:
-            backend.rollback(tx_id)
+            roll_back_transaction(backend, tx_id)
+        except NoSuchTransactionError:
+            pass  # gone meanwhile: rolled back all the same
         except KerfError as err:
-            if retry is not None and retry(tx_id):
-                undone.append(tx_id)
-                continue
-            raise RollbackFailedError(
-                f"an interrupted {what} left transaction tx_{tx_id} applied and it cannot be "
-                f"rolled back: {err.message}",
-                hint=err.hint or "fix the cause and run any kerf command to retry",
-                remaining=[tx_id],
-            ) from None
+            if retry is None or not retry(tx_id):
+                raise RollbackFailedError(
+                    f"an interrupted {what} left transaction tx_{tx_id} applied and it cannot be "
+                    f"rolled back: {err.message}",
+                    hint=err.hint or "fix the cause and run any kerf command to retry",
+                    remaining=[tx.id for tx in found[: index + 1]],
+                ) from None
         undone.append(tx_id)
-    return undone
+    return BatchRollback(tuple(undone), kept)
+
+
+def remember_still_applied(state: StateDir, journal: Journal, tx_ids: Iterable[int]) -> Journal:
+    """Record in the journal that ``tx_ids`` are applied although their status may say
+    ``failed`` (a rollback of them failed), so that the next recovery rolls them back;
+    the journal written."""
+    known = {int(t) for t in journal.extra.get(STILL_APPLIED, [])} | set(tx_ids)
+    updated = replace(journal, extra={**journal.extra, STILL_APPLIED: sorted(known)})
+    state.write_journal(updated)
+    return updated
+
+
+def still_applied(journal: Journal) -> list[int]:
+    """The ids :func:`remember_still_applied` recorded in ``journal``."""
+    return [int(t) for t in journal.extra.get(STILL_APPLIED, [])]
 
 
 def _recover_batch(backend: KernelBackend, state: StateDir, journal: Journal) -> str:
@@ -104,12 +163,17 @@ def _recover_batch(backend: KernelBackend, state: StateDir, journal: Journal) ->
     if journal.phase == "commit":
         _restore(state, journal.instance, journal.after)
         return f"completed the interrupted {what}: the kernel already held its result"
-    undone = roll_back_batch(backend, journal.batch, what)
+    try:
+        result = roll_back_batch(backend, journal.batch, what, still_applied=still_applied(journal))
+    except RollbackFailedError as err:
+        remember_still_applied(state, journal, err.remaining)
+        raise
     _restore(state, journal.instance, journal.before)
-    if not undone:
+    if not result.undone and result.kept is None:
         return f"an interrupted {what} had not changed the kernel yet; nothing to undo"
-    ids = ", ".join(f"tx_{t}" for t in undone)
-    return f"rolled back the interrupted {what} ({ids})"
+    if not result.undone:
+        return f"an interrupted {what} had not changed the kernel: {result.describe()}"
+    return f"rolled back the interrupted {what} ({result.describe()})"
 
 
 def _recover_call(backend: KernelBackend, state: StateDir, journal: Journal) -> str:

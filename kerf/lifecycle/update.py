@@ -33,7 +33,7 @@ from kerf.lifecycle.placement import (
     updated_request,
 )
 from kerf.lifecycle.session import Session
-from kerf.overlay import OverlayTransaction, build_transactions
+from kerf.overlay import ItemOperation, Operation, OverlayTransaction, build_transactions
 from kerf.state import InstanceRecord, Journal, PlacementRecord, RequestRecord
 from planner.hardware import PAGE_SIZE, Host, Instance
 from planner.policy import CoreSharing
@@ -218,7 +218,16 @@ def _ids(cpus: Sequence[int]) -> str:
 def _delta_text(transactions: list[OverlayTransaction]) -> str:
     if not transactions:
         return "no change"
-    return "; ".join(t.describe() for t in transactions)
+    # one transaction per item: list the items of consecutive like steps together
+    merged: list[Operation] = []
+    for op in (op for t in transactions for op in t.operations):
+        last = merged[-1] if merged else None
+        like = isinstance(last, ItemOperation) and (last.kind, last.target) == (op.kind, op.target)
+        if isinstance(op, ItemOperation) and isinstance(last, ItemOperation) and like:
+            merged[-1] = last.with_items((*last.items, *op.items))
+            continue
+        merged.append(op)
+    return "; ".join(op.describe() for op in merged)
 
 
 def _data(

@@ -1,9 +1,10 @@
 """State deltas as generation-C overlay transactions, and overlay blobs read back.
 
 * :mod:`kerf.overlay.ops`: the operations (instance-create/-remove, item operations);
-* :func:`build_transactions`: operations -> blobs of at most 4096 bytes, in the kernel's order;
+* :func:`build_transactions`: operations -> one blob per step (one operation, one item), in order;
 * :func:`read_overlay` / :func:`operations_of`: a blob -> its fragments / operations;
-* :func:`apply_batch`: write a batch all-or-nothing (status read back, rollback on failure).
+* :func:`apply_batch`: write a batch all-or-nothing (status read back; on a refusal the
+  earlier transactions are rolled back, the refused one changed nothing).
 """
 
 from kerf.overlay.apply import RollbackFailedError, TransactionFailedError, apply_batch

@@ -1,15 +1,29 @@
-"""Packing operations into overlay transactions of at most one page each.
+"""Operations as overlay transactions: one operation, and one item, per transaction.
 
-The kernel reads ``overlays/new`` one page (4096 bytes) per write and runs the fragments
-of a blob in ascending hexadecimal unit order, and the operations of one fragment in its
-own fixed order (reference §1.5, §3.4). :func:`build_transactions` therefore:
+Why one item per transaction (kernel-interface reference §1.5, §1.7, §3.4):
 
-* keeps the caller's order of operations: an operation joins the current fragment only
-  when it has the same target, the fragment has no operation of that kind yet, and the
-  kernel would run it after everything already there; otherwise it opens a new fragment;
-* closes a transaction when the next operation would push the blob past the limit, and
-  splits an operation with many items (or an ``instance-create`` with many CPUs, whose
-  remaining CPUs become ``cpu-add`` items of the new instance) across transactions.
+* The kernel applies a blob until its first failing operation and leaves whatever ran
+  before applied, with the transaction marked ``failed``.
+* Rolling a transaction back (``rmdir overlays/tx_<N>``) keeps nothing of that history:
+  the kernel parses the blob again and sends the inverse of *every* operation in it,
+  fragments in reverse, operations in reverse of the run order, items forward,
+  stopping at the first inverse that fails. Undoing a failed transaction of several
+  operations therefore replays inverses of operations that never ran: it usually fails
+  at once (the inverse finds nothing, ENOENT), so the transaction can never be cleared,
+  and it can even undo what it never did (the inverse of an ``instance-create`` refused
+  with EEXIST destroys the *other* instance of that name).
+
+With a single item in each transaction, a failed transaction has changed nothing, so
+kerf never needs to roll it back, and every transaction it does roll back applied whole.
+``instance-create`` stays one operation with its CPUs and memory inside: the kernel
+creates all of it or, when the memory cannot be had, nothing (a CPU it cannot transfer
+leaves the instance without CPUs and the transaction ``applied``, which kerf's check of
+the result catches). ``instance-remove`` goes alone too.
+
+:func:`build_transactions` keeps the caller's order of operations. Every blob is at most
+one page (4096 bytes: kernfs hands ``overlays/new`` one page per write): an
+``instance-create`` with more CPUs than a page holds keeps the first ones (the boot CPU
+first) and passes each of the others on as a ``cpu-add`` transaction of the new instance.
 
 Every blob has ``compatible = "linux,multikernel-overlay"`` and a root ``mk,resources``
 tag (``<tag> <n>``) that the kernel shows in ``tx_<N>/resources``: it is how kerf
@@ -35,7 +49,6 @@ from kerf.overlay.ops import (
     Operation,
     PciItem,
     instance_target,
-    kernel_rank,
 )
 
 OVERLAY_COMPATIBLE = "linux,multikernel-overlay"
@@ -50,13 +63,6 @@ class Fragment:
 
     target: str
     operations: tuple[Operation, ...]
-
-    def accepts(self, op: Operation) -> bool:
-        """True when ``op`` can join this fragment without changing the order of events."""
-        if op.target != self.target or any(o.kind == op.kind for o in self.operations):
-            return False
-        last = max(kernel_rank(self.target, o.kind) for o in self.operations)
-        return kernel_rank(self.target, op.kind) > last
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,13 @@ class OverlayTransaction:
         """Every operation of the transaction, in the order the kernel runs them."""
         return tuple(op for f in self.fragments for op in f.operations)
 
+    @property
+    def is_single_step(self) -> bool:
+        """True when the transaction holds one operation of at most one item (or one
+        ``instance-create``): if the kernel refuses it, nothing of it was applied."""
+        ops = self.operations
+        return len(ops) == 1 and (not isinstance(ops[0], ItemOperation) or len(ops[0].items) == 1)
+
     def describe(self) -> str:
         """The operations in plain words, separated by semicolons."""
         return "; ".join(op.describe() for op in self.operations)
@@ -81,85 +94,43 @@ class OverlayTransaction:
 def build_transactions(
     operations: Sequence[Operation], *, tag: str, limit: int = PAGE_LIMIT
 ) -> list[OverlayTransaction]:
-    """Pack ``operations`` (in the order they must happen) into transactions of at most
-    ``limit`` bytes each. ``tag`` identifies the batch (see the module documentation)."""
+    """One transaction per operation and item of ``operations`` (in the order they must
+    happen), each at most ``limit`` bytes. ``tag`` identifies the batch (see the module
+    documentation); InternalError when a single item does not fit ``limit``."""
     if len(tag) > MAX_TAG or "\0" in tag:
         raise ValueError(f"bad batch tag {tag!r}")
     done: list[OverlayTransaction] = []
-    current: list[Fragment] = []
     queue: deque[Operation] = deque(operations)
-
-    def label() -> str:
-        return f"{tag} {len(done) + 1}"
-
-    def close() -> None:
-        done.append(_encode(label(), current))
-        current.clear()
-
     while queue:
         op = queue.popleft()
-        trial = _joined(current, op)
-        if len(_encode(label(), trial).blob) <= limit:
-            current[:] = trial
+        if isinstance(op, ItemOperation) and len(op.items) > 1:
+            queue.extendleft(reversed([op.with_items((item,)) for item in op.items]))
             continue
-        parts = _largest_prefix(current, op, label(), limit)
-        if parts is not None:
-            head, tail = parts
-            current[:] = _joined(current, head)
-            queue.appendleft(tail)
-            close()
+        label = f"{tag} {len(done) + 1}"
+        tx = _encode(label, op)
+        if len(tx.blob) <= limit:
+            done.append(tx)
             continue
-        if not current:
+        # Only an instance-create can be cut: its remaining CPUs follow one by one.
+        if not isinstance(op, InstanceCreate) or (head := _largest_create(op, label, limit)) is None:
             raise InternalError(f"{op.describe()} does not fit in one {limit}-byte overlay")
-        queue.appendleft(op)
-        close()
-    if current:
-        close()
+        done.append(_encode(label, head))
+        target = instance_target(op.name)
+        rest = [ItemOperation(target, Kind.CPU_ADD, (cpu,)) for cpu in op.cpus[len(head.cpus) :]]
+        queue.extendleft(reversed(rest))
     return done
 
 
-def _joined(fragments: list[Fragment], op: Operation) -> list[Fragment]:
-    if fragments and fragments[-1].accepts(op):
-        last = fragments[-1]
-        ordered = sorted((*last.operations, op), key=lambda o: kernel_rank(last.target, o.kind))
-        return [*fragments[:-1], Fragment(last.target, tuple(ordered))]
-    return [*fragments, Fragment(op.target, (op,))]
-
-
-def _split(op: Operation, keep: int) -> tuple[Operation, Operation] | None:
-    """``op`` cut after ``keep`` items: (head, rest), or None when it cannot be cut there."""
-    if isinstance(op, ItemOperation):
-        if not 0 < keep < len(op.items):
-            return None
-        return op.with_items(op.items[:keep]), op.with_items(op.items[keep:])
-    if isinstance(op, InstanceCreate):
-        if not 0 < keep < len(op.cpus):
-            return None
-        head = InstanceCreate(op.name, op.memory_bytes, op.cpus[:keep], op.id, op.numa_node)
-        rest = ItemOperation(instance_target(op.name), Kind.CPU_ADD, op.cpus[keep:])
-        return head, rest
-    return None
-
-
-def _item_count(op: Operation) -> int:
-    if isinstance(op, ItemOperation):
-        return len(op.items)
-    if isinstance(op, InstanceCreate):
-        return len(op.cpus)
-    return 0
-
-
-def _largest_prefix(
-    fragments: list[Fragment], op: Operation, tag: str, limit: int
-) -> tuple[Operation, Operation] | None:
-    """The longest head of ``op`` that still fits next to ``fragments`` (binary search)."""
-    lo, hi = 0, _item_count(op) - 1  # keeping every item was already tried
-    best: tuple[Operation, Operation] | None = None
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        parts = _split(op, mid)
-        if parts is not None and len(_encode(tag, _joined(fragments, parts[0])).blob) <= limit:
-            best, lo = parts, mid
+def _largest_create(op: InstanceCreate, label: str, limit: int) -> InstanceCreate | None:
+    """``op`` with the longest prefix of its CPUs (at least the boot CPU) that fits in
+    ``limit`` bytes, or None when not even one CPU does (binary search)."""
+    best: InstanceCreate | None = None
+    lo, hi = 1, len(op.cpus) - 1  # keeping every CPU was already tried
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        head = InstanceCreate(op.name, op.memory_bytes, op.cpus[:mid], op.id, op.numa_node)
+        if len(_encode(label, head).blob) <= limit:
+            best, lo = head, mid + 1
         else:
             hi = mid - 1
     return best
@@ -168,20 +139,18 @@ def _largest_prefix(
 # --- encoding --------------------------------------------------------------------------------
 
 
-def _encode(tag: str, fragments: Sequence[Fragment]) -> OverlayTransaction:
+def _encode(tag: str, op: Operation) -> OverlayTransaction:
+    """The blob of one operation: a single ``fragment@0`` targeting ``op.target``."""
     from kerf.dts import to_dtb
 
     tree = Tree.empty()
     root = tree.root
     root.set_string("compatible", OVERLAY_COMPATIBLE)
     root.set_string("mk,resources", tag)
-    for number, fragment in enumerate(fragments):
-        node = root.add_node(f"fragment@{number:x}")
-        node.set_string("target-path", fragment.target)
-        overlay = node.add_node("__overlay__")
-        for op in fragment.operations:
-            _write_operation(overlay, op)
-    return OverlayTransaction(tag, tuple(fragments), tree, to_dtb(tree))
+    node = root.add_node("fragment@0")
+    node.set_string("target-path", op.target)
+    _write_operation(node.add_node("__overlay__"), op)
+    return OverlayTransaction(tag, (Fragment(op.target, (op,)),), tree, to_dtb(tree))
 
 
 def _write_operation(parent: Node, op: Operation) -> None:

@@ -44,10 +44,10 @@ def test_create_json_and_the_transaction_it_wrote(initialised: Kerf) -> None:
         "memory": [{"numa_node": 1, "bytes": 3 << 30}],
         "devices": ["nvme0"],
     }
-    [tx] = data["transactions"]
+    first, second = data["transactions"]  # one operation per transaction
     sim = _sim(initialised)
-    ops = operations_of(sim.read_transaction_blob(tx["id"]))
-    create, handover = ops
+    [create] = operations_of(sim.read_transaction_blob(first["id"]))
+    [handover] = operations_of(sim.read_transaction_blob(second["id"]))
     assert isinstance(create, InstanceCreate)
     assert (create.name, create.id, [c.cpu for c in create.cpus], create.numa_node) == (
         "db",
@@ -56,7 +56,7 @@ def test_create_json_and_the_transaction_it_wrote(initialised: Kerf) -> None:
         1,
     )
     assert handover == ItemOperation("/instances/db", Kind.DEVICE_ADD, (PciItem("0000:0a:00.0"),))
-    assert sim.transaction(tx["id"]).applied
+    assert sim.transaction(first["id"]).applied and sim.transaction(second["id"]).applied
 
 
 def test_interleaved_memory_on_two_nodes_uses_memory_add_for_the_second(initialised: Kerf) -> None:
@@ -67,7 +67,7 @@ def test_interleaved_memory_on_two_nodes_uses_memory_add_for_the_second(initiali
     data = json.loads(result.stdout)
     assert data["memory"] == [{"numa_node": 0, "bytes": 4 << 30}, {"numa_node": 1, "bytes": 4 << 30}]
     sim = _sim(initialised)
-    ops = operations_of(sim.read_transaction_blob(data["transactions"][0]["id"]))
+    ops = [op for tx in data["transactions"] for op in operations_of(sim.read_transaction_blob(tx["id"]))]
     assert isinstance(ops[0], InstanceCreate) and ops[0].memory_bytes == 4 << 30
     assert isinstance(ops[1], ItemOperation) and ops[1].kind is Kind.MEMORY_ADD
     [item] = ops[1].items
@@ -197,12 +197,14 @@ def test_kernel_refusing_a_device_half_way_leaves_nothing(initialised: Kerf, tmp
     before = [(t.id, t.status) for t in sim.transactions()]
     result = initialised("create", "db", "--cpu-count", "2", "--memory", "1G", "--devices", "nvme0")
     assert result.exit_code == ExitCode.KERNEL
-    assert "the kernel refused the transaction" in result.stderr
+    assert "the kernel refused transaction 2 of 2" in result.stderr
     assert "device-add PCI 0000:0a:00.0 (instance db)" in result.stderr
     assert "is not in the pool" in result.stderr
     assert "Nothing was changed" in result.stderr
     assert sim.instances() == []
-    assert [(t.id, t.status) for t in sim.transactions()] == before
+    # the create was rolled back; the refused device-add stays, failed, having changed nothing
+    [*kept, refused] = [(t.id, t.status) for t in sim.transactions()]
+    assert kept == before and refused[1].value == "failed"
     assert not (initialised.root / "state" / "instances" / "db.json").exists()
     assert not (initialised.root / "state" / "journal.json").exists()
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,28 @@ def _node1_pool(host: Host, size: int) -> Host:
 
 #: (pool CPUs, bytes per node, PCI devices free or lent)
 PoolState = tuple[tuple[int, ...], dict[int | None, int], tuple[str, ...]]
+
+
+def _batch_ops(kerf: Kerf, transactions: list[dict[str, Any]]) -> list[ItemOperation]:
+    """The operations of a batch as ``--json`` lists it (one item per transaction),
+    consecutive items of one kind joined into one operation."""
+    sim = _sim(kerf)
+    ops: list[ItemOperation] = []
+    for tx in transactions:
+        [op] = operations_of(sim.read_transaction_blob(tx["id"]))
+        assert isinstance(op, ItemOperation) and len(op.items) == 1
+        if ops and (ops[-1].kind, ops[-1].target) == (op.kind, op.target):
+            ops[-1] = ops[-1].with_items((*ops[-1].items, *op.items))
+        else:
+            ops.append(op)
+    return ops
+
+
+def _only_the_refused_one_stays_failed(sim: SimulatedHost, words: str) -> None:
+    """Every transaction is applied but one: the refused one, left in overlays/."""
+    [refused] = [t for t in sim.transactions() if not t.applied]
+    assert refused.status.value == "failed"
+    assert any(words in op.describe() for op in operations_of(sim.read_transaction_blob(refused.id)))
 
 
 def _pool_state(kerf: Kerf) -> PoolState:
@@ -105,8 +128,7 @@ def test_shrink_cpus_and_memory_gives_back_whole_free_chunks(initialised: Kerf, 
             "readded_bytes": 0,
         }
     ]
-    [tx] = data["transactions"]
-    cpu_remove, memory_remove = operations_of(_sim(initialised).read_transaction_blob(tx["id"]))
+    cpu_remove, memory_remove = _batch_ops(initialised, data["transactions"])
     assert isinstance(cpu_remove, ItemOperation) and cpu_remove.kind is Kind.CPU_REMOVE
     assert memory_remove == ItemOperation(
         "/resources", Kind.MEMORY_REMOVE, (MemoryItem(4 * GiB, added.base, 1),)
@@ -140,9 +162,8 @@ def test_part_of_a_one_chunk_node_is_given_back_by_removing_it_and_re_adding_the
             "readded_bytes": 10 * GiB,
         }
     ]
-    # one transaction: the whole chunk leaves, then the remainder joins on the same node
-    [tx] = data["transactions"]
-    remove, add = operations_of(_sim(initialised).read_transaction_blob(tx["id"]))
+    # the whole chunk leaves, then the remainder joins on the same node (one transaction each)
+    remove, add = _batch_ops(initialised, data["transactions"])
     assert remove == ItemOperation("/resources", Kind.MEMORY_REMOVE, (MemoryItem(12 * GiB, 0x500000000, 1),))
     assert add == ItemOperation("/resources", Kind.MEMORY_ADD, (MemoryItem(10 * GiB, None, 1),))
     assert _pool_state(initialised)[1] == {0: 12 * GiB, 1: 10 * GiB}
@@ -257,8 +278,9 @@ def test_dry_run_shows_the_overlay_and_changes_nothing(small: Kerf, tmp_path: Pa
     result = small.ok("pool", "--input", str(wider), "--dry-run", "--json")
     data = json.loads(result.stdout)
     assert data["dry_run"] is True and data["cpus_added"] == [6, 7, 14, 15]
-    [dts] = data["overlays"]
-    assert 'target-path = "/resources";' in dts and "memory-add" in dts and "cpu-add" in dts
+    overlays = data["overlays"]  # one per item: memory-add on node 1, then the four CPUs
+    assert len(overlays) == 5 and all('target-path = "/resources";' in dts for dts in overlays)
+    assert "memory-add" in overlays[0] and all("cpu-add" in dts for dts in overlays[1:])
     text = small.ok("pool", "--input", str(wider), "--dry-run").stdout
     assert text == "would change the pool: +CPUs 6, 7, 14, 15; +2 GiB on node 1\n"
     assert tree_files(small.root) == before
@@ -277,13 +299,13 @@ def test_a_kernel_refusal_half_way_is_rolled_back_with_the_chunk_it_added(
     description_before = (small.root / "state" / "host.dts").read_text()
     result = small("pool", "--input", str(ghost))
     assert result.exit_code == ExitCode.KERNEL
-    assert "the kernel refused the transaction" in result.stderr
+    assert "the kernel refused transaction 6 of 6" in result.stderr
     assert "device-add PCI 0000:0b:00.0 (the pool)" in result.stderr
     assert "Nothing was changed" in result.stderr
     assert _pool_state(small) == before
     sim = _sim(small)
     assert any("cannot be undone exactly" in line for line in sim.kernel_log())
-    assert all(t.applied for t in sim.transactions())
+    _only_the_refused_one_stays_failed(sim, "PCI 0000:0b:00.0")
     state = small.root / "state"
     assert (state / "host.dts").read_text() == description_before
     assert not (state / "journal.json").exists() and not (state / "host.dts.pending").exists()
@@ -303,7 +325,8 @@ def test_an_invalid_description_is_refused_like_init(initialised: Kerf, tmp_path
     assert "is not a valid host description" in result.stderr
 
 
-GOLDEN_GROW = """\
+GOLDEN_GROW = [
+    """\
 /dts-v1/;
 
 / {
@@ -322,6 +345,21 @@ GOLDEN_GROW = """\
 \t\t\t\t\tnuma-node-id = <0x01>;
 \t\t\t\t};
 \t\t\t};
+\t\t};
+\t};
+};
+""",
+    """\
+/dts-v1/;
+
+/ {
+\tcompatible = "linux,multikernel-overlay";
+\tmk,resources = "kerf-golden 2";
+
+\tfragment@0 {
+\t\ttarget-path = "/resources";
+
+\t\t__overlay__ {
 
 \t\t\tcpu-add {
 
@@ -329,6 +367,24 @@ GOLDEN_GROW = """\
 \t\t\t\t\treg = <0x00 0x06>;
 \t\t\t\t\tnuma-node-id = <0x01>;
 \t\t\t\t};
+\t\t\t};
+\t\t};
+\t};
+};
+""",
+    """\
+/dts-v1/;
+
+/ {
+\tcompatible = "linux,multikernel-overlay";
+\tmk,resources = "kerf-golden 3";
+
+\tfragment@0 {
+\t\ttarget-path = "/resources";
+
+\t\t__overlay__ {
+
+\t\t\tcpu-add {
 
 \t\t\t\tcpu@7 {
 \t\t\t\t\treg = <0x00 0x07>;
@@ -338,13 +394,14 @@ GOLDEN_GROW = """\
 \t\t};
 \t};
 };
-"""
+""",
+]
 
 
 @pytest.mark.tools
 def test_a_grow_blob_decompiles_to_the_reviewed_text(small: Kerf, tmp_path: Path) -> None:
-    # Checked against the kernel reference §3.1-§3.4: one /resources fragment, memory-add
-    # with size (no reg) and numa-node-id, cpu-add items as one u64 cell, pool order.
+    # Checked against the kernel reference §3.1-§3.4: a /resources fragment per item,
+    # memory-add with size (no reg) and numa-node-id, cpu-add items as one u64 cell, pool order.
     dtc = shutil.which("dtc")
     if dtc is None:
         if os.environ.get("KERF_REQUIRE_TOOLS") == "1":
@@ -354,11 +411,14 @@ def test_a_grow_blob_decompiles_to_the_reviewed_text(small: Kerf, tmp_path: Path
     from kerf.overlay import build_transactions
 
     change = PoolChange(cpus_added=(6, 7), memory_added=((1, 2 * GiB),))
-    [tx] = build_transactions(pool_operations(dual_node_smt2(), change), tag="kerf-golden")
-    text = subprocess.run(
-        [dtc, "-q", "-I", "dtb", "-O", "dts", "-"], input=tx.blob, capture_output=True, check=True
-    ).stdout.decode()
-    assert text == GOLDEN_GROW
+    txs = build_transactions(pool_operations(dual_node_smt2(), change), tag="kerf-golden")
+    texts = [
+        subprocess.run(
+            [dtc, "-q", "-I", "dtb", "-O", "dts", "-"], input=tx.blob, capture_output=True, check=True
+        ).stdout.decode()
+        for tx in txs
+    ]
+    assert texts == GOLDEN_GROW
 
 
 @pytest.mark.parametrize("keep", [10 * GiB, 4 * GiB])
@@ -383,7 +443,7 @@ def test_a_kernel_refusal_half_way_through_a_remove_and_re_add_restores_each_nod
     assert size == 12 * GiB
     sim = _sim(initialised)
     assert any("cannot be undone exactly" in line for line in sim.kernel_log())
-    assert all(t.applied for t in sim.transactions())
+    _only_the_refused_one_stays_failed(sim, "PCI 0000:0b:00.0")
     state = initialised.root / "state"
     assert (state / "host.dts").read_text() == description_before
     assert not (state / "journal.json").exists() and not (state / "host.dts.pending").exists()

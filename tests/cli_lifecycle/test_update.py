@@ -1,5 +1,5 @@
 """`kerf update`: the instance re-placed by the planner moving as little as possible, only
-the difference sent to the kernel (one transaction), the result verified.
+the difference sent to the kernel (one transaction per item), the result verified.
 
 The test host (tests/kernel/simhost.py): node 0 holds CPUs 0-3 and 8-11, node 1 CPUs 4-7
 and 12-15 (siblings c and c+8), 12 GiB of pool per node; eth0 (node 0) has VFs eth0_vf0
@@ -23,13 +23,20 @@ def _sim(kerf: Kerf) -> SimulatedHost:
 
 
 def _ops_since(kerf: Kerf, count: int) -> list[ItemOperation]:
-    """The operations of the one transaction written after the first ``count``."""
+    """The operations of the batch written after the first ``count`` transactions (one
+    item per transaction), consecutive items of one kind joined into one operation."""
     sim = _sim(kerf)
     new = sim.transactions()[count:]
-    assert len(new) == 1, [t.id for t in new]
-    ops = list(operations_of(sim.read_transaction_blob(new[0].id)))
-    assert all(isinstance(op, ItemOperation) and op.target == "/instances/web" for op in ops)
-    return [op for op in ops if isinstance(op, ItemOperation)]
+    assert new and len({t.resources.split()[0] for t in new}) == 1, [t.resources for t in new]
+    ops: list[ItemOperation] = []
+    for tx in new:
+        [op] = operations_of(sim.read_transaction_blob(tx.id))
+        assert isinstance(op, ItemOperation) and op.target == "/instances/web" and len(op.items) == 1
+        if ops and ops[-1].kind is op.kind:
+            ops[-1] = ops[-1].with_items((*ops[-1].items, *op.items))
+        else:
+            ops.append(op)
+    return ops
 
 
 def _cpus(op: ItemOperation) -> list[int]:
@@ -59,6 +66,7 @@ def test_growing_keeps_the_current_cpus_and_sends_only_the_new_ones(initialised:
     kerf = _with_web(initialised)
     count = _count(kerf)
     result = kerf.ok("update", "web", "--cpu-count", "4")
+    # one transaction per item, each described
     assert result.stdout == "updated web: cpu-add CPU 1, CPU 9 (instance web)\n"
     assert result.stderr == "note: web keeps its 2 CPUs and gains CPUs 1, 9\n"
     [op] = _ops_since(kerf, count)

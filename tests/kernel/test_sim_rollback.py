@@ -1,5 +1,6 @@
-"""Rollback (rmdir overlays/tx_N) on the simulated host: inverse operations in reverse,
-the operations the kernel cannot undo, failures that keep the transaction, retries."""
+"""Rollback (rmdir overlays/tx_N) on the simulated host: the inverse of every operation of
+the blob, in reverse (reference §1.7), whether or not it ran; the operations the kernel
+cannot undo; failures that keep the transaction; retries that replay the blob again."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from kerf.dts import from_dtb
 from kerf.errors import ExitCode
-from kerf.kernel.backend import NoSuchTransactionError, TxStatus
+from kerf.kernel.backend import NoSuchTransactionError, RollbackRefusedError, TxStatus
 from kerf.kernel.errors import KernelCallError, KernelStateError
 from kerf.kernel.sim import SimulatedHost
 from tests.kernel.simhost import (
@@ -127,13 +128,7 @@ def test_operations_the_kernel_cannot_undo_are_left_with_a_warning(web: Simulate
 
 
 def test_failed_rollback_keeps_the_transaction_and_can_be_retried(web: SimulatedHost) -> None:
-    tx = expect_applied(
-        web,
-        overlay(
-            fragment("0", "/instances", create_op("db", cpus=[10], memory=GiB)),
-            fragment("1", "/instances/db", f"cpu-add {{ {cpu_items(11)} }};"),
-        ),
-    )
+    tx = expect_applied(web, create("db", cpus=[10], memory=GiB))
     db = web.instance("db").id
     web.load(db, ELF, None, "")
     with pytest.raises(
@@ -143,24 +138,90 @@ def test_failed_rollback_keeps_the_transaction_and_can_be_retried(web: Simulated
     assert err.value.errno == errno.EBUSY and err.value.exit_code == ExitCode.STATE
     assert web.transaction(tx).status is TxStatus.FAILED
     assert (web.root / "overlays" / f"tx_{tx}" / "status").read_text() == "failed\n"
-    # The cpu-add was already undone; the retry resumes with the destroy.
-    db_cpus = from_dtb(web.read_instance_tree("db")).get_node("/resources").props["cpus"].to_u64s()
-    assert db_cpus == [10]
     web.unload(db)
     web.rollback(tx)
     assert [i.name for i in web.instances()] == ["web"]
     assert_files_mirror_state(web)
 
 
-def test_rollback_of_a_failed_transaction_undoes_what_ran(web: SimulatedHost) -> None:
+def test_a_retry_replays_the_whole_blob_again(web: SimulatedHost) -> None:
+    # Two operations: the first attempt undoes the cpu-add, then the destroy is refused.
+    tx = expect_applied(
+        web,
+        overlay(
+            fragment("0", "/instances", create_op("db", cpus=[10], memory=GiB)),
+            fragment("1", "/instances/db", f"cpu-add {{ {cpu_items(11)} }};"),
+        ),
+    )
+    db = web.instance("db").id
+    web.load(db, ELF, None, "")
+    with pytest.raises(KernelStateError, match="instance db is loaded"):
+        web.rollback(tx)
+    db_cpus = from_dtb(web.read_instance_tree("db")).get_node("/resources").props["cpus"].to_u64s()
+    assert db_cpus == [10]
+    web.unload(db)
+    # The kernel does not remember that the cpu-add was undone: the retry starts again with
+    # its inverse, which finds CPU 11 gone, and stops there.
     before = view(web)
+    with pytest.raises(RollbackRefusedError, match="/instances/db does not have CPU 11") as err:
+        web.rollback(tx)
+    assert err.value.errno == errno.ENOENT
+    assert view(web) == before
+    assert web.transaction(tx).status is TxStatus.FAILED
+    assert_files_mirror_state(web)
+
+
+def test_rollback_of_a_failed_transaction_stops_at_the_operation_that_never_ran(
+    web: SimulatedHost,
+) -> None:
     blob = overlay(
         fragment("0", "/instances", create_op("db", cpus=[10], memory=GiB)),
         fragment("1", "/instances/db", f"cpu-add {{ {cpu_items(0)} }};"),
     )
     tx = expect_failed(web, blob, errno.ENOENT, "CPU 0 is not in the pool")
+    after_apply = view(web)
+    assert [i.name for i in web.instances()] == ["web", "db"]  # the create ran and stays
+    for _attempt in range(2):  # a retry replays the same inverses and fails the same way
+        with pytest.raises(RollbackRefusedError, match="/instances/db does not have CPU 0") as err:
+            web.rollback(tx)
+        assert err.value.errno == errno.ENOENT
+        assert view(web) == after_apply
+        assert web.transaction(tx).status is TxStatus.FAILED
+        assert (web.root / "overlays" / f"tx_{tx}").is_dir()
+    assert "rollback tx_4: cpu-remove on /instances/db failed" in "\n".join(web.kernel_log())
+
+
+def test_rollback_of_a_failed_transaction_undoes_what_never_ran_until_an_inverse_fails(
+    web: SimulatedHost,
+) -> None:
+    # fragment 0 fails (CPU 0 is not in the pool), so fragment 1 never runs; the rollback
+    # walks fragment 1 first and its inverse succeeds: a free pool CPU leaves the pool.
+    blob = overlay(
+        fragment("0", "/instances/web", f"cpu-add {{ {cpu_items(0)} }};"),
+        fragment("1", "/resources", f"cpu-add {{ {cpu_items(15)} }};"),
+    )
+    before = web.snapshot()
+    tx = expect_failed(web, blob, errno.ENOENT, "CPU 0 is not in the pool")
+    assert web.snapshot().pool_cpus == before.pool_cpus  # nothing ran
+    with pytest.raises(RollbackRefusedError, match="/instances/web does not have CPU 0"):
+        web.rollback(tx)
+    assert 15 not in web.snapshot().pool_cpus
+    assert web.snapshot().pool_cpus == [c for c in before.pool_cpus if c != 15]
+    # The retry starts again from fragment 1, whose inverse now finds nothing: no change.
+    with pytest.raises(RollbackRefusedError, match="CPU 15 is not in the pool"):
+        web.rollback(tx)
+    assert web.snapshot().pool_cpus == [c for c in before.pool_cpus if c != 15]
+    assert web.transaction(tx).status is TxStatus.FAILED
+
+
+def test_rolling_back_a_refused_create_destroys_the_instance_that_has_the_name(
+    web: SimulatedHost,
+) -> None:
+    # Why kerf never rolls back a transaction the kernel refused.
+    expect_applied(web, create("db", cpus=[10], memory=GiB))
+    tx = expect_failed(web, create("db", cpus=[11], memory=GiB), errno.EEXIST, "already exists")
     web.rollback(tx)
-    assert view(web) == before
+    assert [i.name for i in web.instances()] == ["web"]
 
 
 def test_rollback_of_an_unknown_transaction(web: SimulatedHost) -> None:

@@ -32,8 +32,8 @@ def create_small() -> list[Operation]:
     ]
 
 
-def create_split(cpus: int = 520) -> list[Operation]:
-    """A create with more CPUs than one page holds: the rest follow as cpu-add items."""
+def create_split(cpus: int = 465) -> list[Operation]:
+    """A create with more CPUs than one page holds: the rest (two) follow as single cpu-adds."""
     return [InstanceCreate("big", GiB, tuple(CpuItem(c, c // 256) for c in range(cpus)), None, 0)]
 
 
@@ -56,7 +56,7 @@ def delete() -> list[Operation]:
 
 
 def device_handover() -> list[Operation]:
-    """A device moved from one instance to another in one transaction."""
+    """A device moved from one instance to another: removed, then added (two transactions)."""
     return [
         ItemOperation(instance_target("db"), Kind.DEVICE_REMOVE, (PciItem("0000:0a:00.0"),)),
         ItemOperation(instance_target("web"), Kind.DEVICE_ADD, (PciItem("0000:0a:00.0"),)),

@@ -12,6 +12,7 @@ from kerf.overlay import (
     InstanceCreate,
     ItemOperation,
     Kind,
+    Operation,
     PciItem,
     RollbackFailedError,
     TransactionFailedError,
@@ -43,33 +44,63 @@ def test_a_batch_that_applies_returns_its_transactions(pooled: SimulatedHost) ->
 
 def test_a_failing_later_transaction_rolls_back_the_earlier_ones(pooled: SimulatedHost) -> None:
     # A device the pool does not hold: the kernel fails device-add after the create applied.
-    ops = [
+    ops: list[Operation] = [
         _create("web", 2, 3),
         ItemOperation(instance_target("web"), Kind.DEVICE_ADD, (PciItem("0000:7f:00.0"),)),
     ]
-    first, second = build_transactions(ops[:1], tag="b2") + build_transactions(ops[1:], tag="b2")
+    first, second = build_transactions(ops, tag="b2")
     with pytest.raises(TransactionFailedError) as caught:
         apply_batch(pooled, [first, second])
     message = caught.value.message
     assert "transaction 2 of 2" in message
     assert "device-add PCI 0000:7f:00.0 (instance web)" in message
     assert "not in the pool" in message  # the simulated kernel's reason
-    assert "rolled back" in message
+    [failed] = pooled.transactions()
+    assert f"tx_{failed.id} stays in overlays/ with status failed; it changed nothing" in message
+    assert "Nothing was changed: the batch's earlier transactions were rolled back" in message
+    assert "never ran" in (caught.value.hint or "")
     assert pooled.instances() == []
-    assert pooled.transactions() == []  # both undone: nothing left half-applied
+    # The refused transaction is not rolled back (rmdir would replay the inverse of an
+    # operation that never ran): it stays, failed, and holds nothing.
+    assert (failed.resources, failed.applied) == ("b2 2", False)
 
 
-def test_a_transaction_that_fails_part_way_is_undone_too(pooled: SimulatedHost) -> None:
-    # One transaction: the create runs, then device-add fails: the create must not stay.
-    ops = [
-        _create("web", 2),
-        ItemOperation(instance_target("web"), Kind.DEVICE_ADD, (PciItem("0000:7f:00.0"),)),
-    ]
-    [tx] = build_transactions(ops, tag="b3")
-    with pytest.raises(TransactionFailedError, match="the kernel refused the transaction"):
+def test_a_refused_first_transaction_changes_nothing_and_is_left_alone(pooled: SimulatedHost) -> None:
+    before = pooled.snapshot()
+    txs = build_transactions([InstanceCreate("web", 64 << 30, (CpuItem(2, 0),), None, 0)], tag="b3")
+    with pytest.raises(TransactionFailedError, match="the kernel refused the transaction") as caught:
+        apply_batch(pooled, txs)
+    assert caught.value.message.endswith("it changed nothing. Nothing was changed.")
+    after = pooled.snapshot()
+    assert (after.instances, after.chunks, after.pool_cpus) == (
+        before.instances,
+        before.chunks,
+        before.pool_cpus,
+    )
+    assert [(t.resources, t.status.value) for t in pooled.transactions()] == [("b3 1", "failed")]
+
+
+def test_a_hand_made_transaction_of_several_operations_is_not_said_to_change_nothing(
+    pooled: SimulatedHost,
+) -> None:
+    # Not a blob of build_transactions: the create runs, then device-add fails; what ran
+    # stays (the kernel does not undo a failed transaction) and kerf says so.
+    from kerf.dts import from_dtb
+    from kerf.overlay import OverlayTransaction, read_overlay
+    from tests.kernel.simhost import create_op, fragment, overlay, pci_items
+
+    blob = overlay(
+        fragment("0", "/instances", create_op("web", cpus=[2], memory=GiB)),
+        fragment("1", "/instances/web", f"device-add {{ {pci_items('0000:7f:00.0')} }};"),
+        root_props='mk,resources = "b7 1";',
+    )
+    tx = OverlayTransaction("b7 1", tuple(read_overlay(blob)), from_dtb(blob), blob)
+    assert not tx.is_single_step
+    with pytest.raises(TransactionFailedError) as caught:
         apply_batch(pooled, [tx])
-    assert pooled.instances() == []
-    assert set(pooled.snapshot().free_cpus()) == set(pooled.snapshot().pool_cpus)
+    assert "operations of it that ran before the failing one stay applied" in caught.value.message
+    assert "Nothing was changed" not in caught.value.message
+    assert [i.name for i in pooled.instances()] == ["web"]
 
 
 def test_a_result_that_differs_from_the_plan_is_rolled_back(pooled: SimulatedHost) -> None:
@@ -91,9 +122,8 @@ def test_a_rollback_that_fails_is_reported_with_what_remains(pooled: SimulatedHo
 
     image = tmp_path / "vmlinux"
     image.write_bytes(make_elf())
-    first = build_transactions([_create("web", 2, 3)], tag="b6")
     bad = ItemOperation(instance_target("web"), Kind.DEVICE_ADD, (PciItem("0000:7f:00.0"),))
-    second = build_transactions([bad], tag="b6")
+    txs = build_transactions([_create("web", 2, 3), bad], tag="b6")
 
     def load_between(number: int) -> None:
         # Something loads a kernel into web between the two writes: undoing its create is refused.
@@ -101,9 +131,11 @@ def test_a_rollback_that_fails_is_reported_with_what_remains(pooled: SimulatedHo
             pooled.load(pooled.instance("web").id, image, None, "")
 
     with pytest.raises(RollbackFailedError) as caught:
-        apply_batch(pooled, first + second, after_write=load_between)
-    [created] = [t for t in pooled.transactions() if t.resources == "b6 1"]
+        apply_batch(pooled, txs, after_write=load_between)
+    created, refused = pooled.transactions()
+    assert (created.resources, refused.resources) == ("b6 1", "b6 2")
     assert caught.value.remaining == (created.id,)
-    assert "undoing it failed" in caught.value.message
+    assert "undoing the batch failed" in caught.value.message
+    assert f"tx_{refused.id} stays in overlays/ with status failed" in caught.value.message
     assert "kerf retries the rollback" in (caught.value.hint or "")
     assert [i.name for i in pooled.instances()] == ["web"]

@@ -1,4 +1,5 @@
-"""Packing operations into transactions: the kernel's order, one page per blob, splitting."""
+"""Operations as transactions: one operation and one item per transaction, in the caller's
+order, one page per blob (an instance-create too large for a page is split)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from kerf.overlay import (
     Kind,
     MemoryItem,
     Operation,
+    OverlayTransaction,
     PciItem,
     build_transactions,
     instance_target,
@@ -28,72 +30,56 @@ from tests.overlay.cases import create_small, create_split, update_delta
 GiB = 1 << 30
 
 
-def test_a_small_create_is_one_transaction_with_two_fragments() -> None:
-    [tx] = build_transactions(create_small(), tag="t")
-    assert [f.target for f in tx.fragments] == [INSTANCES, instance_target("web")]
-    assert [op.kind for op in tx.fragments[1].operations] == [Kind.MEMORY_ADD, Kind.DEVICE_ADD]
-    assert tx.tree.root.prop("mk,resources") is not None
-    assert tx.tree.root.prop("mk,resources").to_string() == "t 1"  # type: ignore[union-attr]
-    assert list(tx.tree.root.children) == ["fragment@0", "fragment@1"]
+def _single(tx: OverlayTransaction) -> Operation:
+    """The one operation of a transaction (after checking that it is alone)."""
+    assert list(tx.tree.root.children) == ["fragment@0"]
+    [fragment] = tx.fragments
+    [op] = fragment.operations
+    assert fragment.target == op.target
+    return op
 
 
-def test_a_create_too_large_for_a_page_passes_the_rest_of_its_cpus_as_cpu_add() -> None:
+def test_a_small_create_is_one_transaction_per_operation() -> None:
+    txs = build_transactions(create_small(), tag="t")
+    assert [_single(t) for t in txs] == create_small()
+    assert [t.fragments[0].target for t in txs] == [INSTANCES, instance_target("web"), instance_target("web")]
+    assert [t.tree.root.prop("mk,resources").to_string() for t in txs] == ["t 1", "t 2", "t 3"]  # type: ignore[union-attr]
+    assert all(t.is_single_step for t in txs)
+
+
+def test_a_create_too_large_for_a_page_passes_the_rest_of_its_cpus_as_single_cpu_adds() -> None:
     txs = build_transactions(create_split(520), tag="t")
-    assert len(txs) == 2
-    first, second = (operations_of(t.blob) for t in txs)
-    create = first[0]
-    assert isinstance(create, InstanceCreate)
-    rest = second[0]
-    assert isinstance(rest, ItemOperation) and rest.kind is Kind.CPU_ADD
-    assert rest.target == instance_target("big")
+    create, *rest = (operations_of(t.blob) for t in txs)
+    assert len(create) == 1 and isinstance(create[0], InstanceCreate)
+    assert all(len(ops) == 1 for ops in rest)
+    adds = [ops[0] for ops in rest if isinstance(ops[0], ItemOperation)]
+    assert len(adds) == len(rest)
+    assert all(a.kind is Kind.CPU_ADD and len(a.items) == 1 for a in adds)
+    assert {a.target for a in adds} == {instance_target("big")}
     # Every CPU once, in order: the boot CPU stays first.
-    assert [c.cpu for c in create.cpus] + [c.cpu for c in rest.items if isinstance(c, CpuItem)] == list(
-        range(520)
-    )
+    cpus = [c.cpu for c in create[0].cpus] + [i.cpu for a in adds for i in a.items if isinstance(i, CpuItem)]
+    assert cpus == list(range(520))
     assert all(len(t.blob) <= 4096 for t in txs)
     assert len(txs[0].blob) > 4096 - 64  # the first page is used up, not split early
 
 
-def test_operations_out_of_kernel_order_go_to_separate_fragments() -> None:
+def test_an_item_operation_becomes_one_transaction_per_item() -> None:
+    db = instance_target("db")
+    op = ItemOperation(db, Kind.CPU_REMOVE, (CpuItem(6, 1), CpuItem(14, 1), CpuItem(3)))
+    txs = build_transactions([op], tag="t")
+    assert [_single(t) for t in txs] == [ItemOperation(db, Kind.CPU_REMOVE, (i,)) for i in op.items]
+
+
+def test_the_callers_order_is_kept_even_against_the_kernels_order() -> None:
     db = instance_target("db")
     ops: list[Operation] = [
         ItemOperation(db, Kind.CPU_ADD, (CpuItem(1),)),
         ItemOperation(db, Kind.MEMORY_ADD, (MemoryItem(GiB, 0x100000000),)),  # the kernel would run it first
+        ItemOperation(RESOURCES, Kind.MEMORY_REMOVE, (MemoryItem(GiB, 0x200000000),)),
+        ItemOperation(RESOURCES, Kind.CPU_REMOVE, (CpuItem(3),)),  # in one fragment it would run first
+        InstanceRemove("db"),
     ]
-    [tx] = build_transactions(ops, tag="t")
-    assert [[op.kind for op in f.operations] for f in tx.fragments] == [[Kind.CPU_ADD], [Kind.MEMORY_ADD]]
-
-
-def test_one_fragment_holds_each_operation_once() -> None:
-    db = instance_target("db")
-    ops: list[Operation] = [
-        ItemOperation(db, Kind.CPU_ADD, (CpuItem(1),)),
-        ItemOperation(db, Kind.CPU_ADD, (CpuItem(2),)),
-    ]
-    [tx] = build_transactions(ops, tag="t")
-    assert len(tx.fragments) == 2
-
-
-def test_pool_fragments_follow_the_pool_order() -> None:
-    # In /resources the kernel removes CPUs before memory: cpu-remove then memory-remove fit one fragment.
-    ops: list[Operation] = [
-        ItemOperation(RESOURCES, Kind.CPU_REMOVE, (CpuItem(3),)),
-        ItemOperation(RESOURCES, Kind.MEMORY_REMOVE, (MemoryItem(GiB, 0x100000000),)),
-    ]
-    [tx] = build_transactions(ops, tag="t")
-    assert len(tx.fragments) == 1
-    # ... but memory-remove then cpu-remove would run in the other order: two fragments.
-    [tx] = build_transactions(list(reversed(ops)), tag="t")
-    assert len(tx.fragments) == 2
-
-
-def test_fragment_units_are_hexadecimal() -> None:
-    ops: list[Operation] = [InstanceRemove(f"i{n}") for n in range(12)]
-    [tx] = build_transactions(ops, tag="t")
-    assert list(tx.tree.root.children)[9:12] == ["fragment@9", "fragment@a", "fragment@b"]
-    assert [op.name for op in operations_of(tx.blob) if isinstance(op, InstanceRemove)] == [
-        f"i{n}" for n in range(12)
-    ]
+    assert [_single(t) for t in build_transactions(ops, tag="t")] == ops
 
 
 def test_an_operation_that_cannot_fit_a_page_is_a_bug() -> None:
@@ -103,9 +89,15 @@ def test_an_operation_that_cannot_fit_a_page_is_a_bug() -> None:
 
 
 def test_reading_back_the_update_delta() -> None:
-    [tx] = build_transactions(update_delta(), tag="t")
-    [fragment] = read_overlay(tx.blob)
-    assert fragment.operations == tuple(update_delta())
+    txs = build_transactions(update_delta(), tag="t")
+    back = [op for t in txs for f in read_overlay(t.blob) for op in f.operations]
+    expected = [
+        ItemOperation(op.target, op.kind, (item,))
+        for op in update_delta()
+        if isinstance(op, ItemOperation)
+        for item in op.items
+    ]
+    assert back == expected
 
 
 # --- property: whatever the batch, each blob fits, and the items come back in order -------------
@@ -165,11 +157,24 @@ def _flatten(ops: list[Operation]) -> list[tuple[str, str, object]]:
 
 @settings(max_examples=40, deadline=None)
 @given(_ops)
-def test_packing_keeps_every_item_in_order_within_the_page_limit(ops: list[Operation]) -> None:
+def test_every_transaction_holds_one_step_and_every_item_comes_back_in_order(ops: list[Operation]) -> None:
     txs = build_transactions(ops, tag="kerf-prop")
     assert all(len(t.blob) <= 4096 for t in txs)
     assert [t.tag for t in txs] == [f"kerf-prop {n}" for n in range(1, len(txs) + 1)]
     back = [op for t in txs for op in operations_of(t.blob)]
+    # One operation per blob, one item per item operation: a transaction the kernel
+    # refuses has changed nothing.
+    assert len(back) == len(txs)
+    assert all(len(read_overlay(t.blob)) == 1 for t in txs)
+    assert all(len(op.items) == 1 for op in back if isinstance(op, ItemOperation))
+    assert all(t.is_single_step for t in txs)
+    # Instance operations stay whole except for CPUs a page cannot hold.
+    assert [op.name for op in back if isinstance(op, InstanceRemove)] == [
+        op.name for op in ops if isinstance(op, InstanceRemove)
+    ]
+    assert [
+        (op.name, op.memory_bytes, op.id, op.numa_node) for op in back if isinstance(op, InstanceCreate)
+    ] == [(op.name, op.memory_bytes, op.id, op.numa_node) for op in ops if isinstance(op, InstanceCreate)]
 
     def key(entry: tuple[str, str, object]) -> tuple[str, str, object]:
         # cpu items of a create and of cpu-add read back the same; numa nodes of create CPUs are not encoded
