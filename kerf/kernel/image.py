@@ -323,12 +323,33 @@ def open_prepared(prepared: bytes | Path, name: str = "kerf-vmlinux") -> Iterato
         except OSError as err:
             raise ImageError(f"{prepared}: cannot open: {err.strerror}") from None
     else:
-        fd = os.memfd_create(name, os.MFD_CLOEXEC)
-        view = memoryview(prepared)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
+        fd = _memfd_holding(prepared, name)
     try:
         yield fd
     finally:
         os.close(fd)
+
+
+def _memfd_holding(data: bytes, name: str) -> int:
+    """A memfd holding ``data``, positioned at its start. The descriptor is closed again when
+    filling it fails (ENOSPC/ENOMEM on a large image, or Ctrl-C), so nothing leaks."""
+    try:
+        fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    except OSError as err:
+        raise ImageError(f"cannot create a memory file for the extracted image: {err.strerror}") from None
+    filled = False
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+        filled = True
+    except OSError as err:
+        raise ImageError(
+            f"cannot hold the extracted image ({len(data)} bytes) in memory: {err.strerror}",
+            hint="free memory, or load an image the kernel takes as it is (an ELF vmlinux on x86)",
+        ) from None
+    finally:
+        if not filled:
+            os.close(fd)
+    return fd

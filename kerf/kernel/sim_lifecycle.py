@@ -11,6 +11,7 @@ always acknowledges a graceful halt at once.
 from __future__ import annotations
 
 import errno as E
+import os
 from dataclasses import dataclass
 
 from kerf.kernel.sim_memory import PAGE_SIZE, SimFailure
@@ -41,6 +42,13 @@ def _format_accepted(arch: str, head: bytes) -> bool:
     return machine == _ELF_MACHINE.get(arch)
 
 
+def _as_kimage_shows(cmdline: str) -> str:
+    """The command line as kerf reads it back from ``/proc/kimage``: the kernel keeps the
+    loaded bytes (``os.fsencode`` of argv text), and bytes that are not UTF-8 read back as
+    U+FFFD. Storing that form keeps the simulated files encodable."""
+    return os.fsencode(cmdline).decode("utf-8", "replace")
+
+
 def _pages(size: int) -> int:
     return -(-size // PAGE_SIZE) * PAGE_SIZE
 
@@ -69,7 +77,7 @@ def load(state: SimState, instance_id: int, facts: ImageFacts, cmdline: str, deb
     instance.image = LoadedImage(
         sha256=facts.sha256,
         size=facts.size,
-        cmdline=cmdline,
+        cmdline=_as_kimage_shows(cmdline),
         segments=segments,
         start=first.base,
         initrd_sha256=facts.initrd_sha256,
@@ -95,7 +103,12 @@ def unload(state: SimState, instance_id: int) -> Instance:
 
 
 def start(state: SimState, instance_id: int) -> Instance:
-    """reboot MKLI: boot the loaded image on the instance's first CPU."""
+    """reboot MKLI: boot the loaded image on the instance's first CPU.
+
+    The kernel also restarts an ``active`` instance whose CPUs are all parked (a spawn
+    that died, reference §4.3). A simulated spawn never dies, so an active instance here
+    always still runs and gets EBUSY, as a running one does from the kernel.
+    """
     instance = state.instance_by_id(instance_id)
     if instance is None or instance.image is None:
         raise SimFailure(E.EINVAL, f"no kernel image is loaded for instance id {instance_id}")

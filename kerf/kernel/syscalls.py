@@ -11,12 +11,18 @@ The ABI (kernel-interface reference §4): instance ids travel in bits 5-15 of th
 flags, so only ids 1..2047 are loadable; ``reboot`` takes the multikernel commands
 ``MKLI`` (start), ``MKLH`` (graceful halt) and ``MKLF`` (forced halt) with a pointer to
 ``struct { int mk_id; }``.
+
+The system call table is the *process's*, not the kernel's: ``uname -m`` names the
+kernel, and a 32-bit process under a 64-bit kernel (an i386 or armhf userland) enters the
+kernel through the 32-bit table, where the 64-bit numbers are unrelated calls (x86-64
+mount 165 is i386 ``getresuid``). :func:`process_arch` decides from both.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno as E
+import os
 import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -88,6 +94,9 @@ class SyscallNumbers:
 
 
 # x86-64 has its own table; arm64 and riscv64 use the generic one; 32-bit ARM its own.
+# The 32-bit ARM numbers are also those of a 32-bit process on an arm64 kernel: arm64's
+# compat entry uses the ARM EABI table (kexec_file_load 401 and reboot 88 are the ones
+# the reference gives for 32-bit ARM).
 SYSCALL_NUMBERS: Mapping[Arch, SyscallNumbers] = {
     Arch.X86_64: SyscallNumbers(kexec_file_load=320, reboot=169, mount=165),
     Arch.AARCH64: SyscallNumbers(kexec_file_load=294, reboot=142, mount=40),
@@ -110,6 +119,89 @@ def normalize_arch(name: str) -> Arch:
             hint="run kerf on one of those architectures, or use a simulated host (--root DIR or KERF_ROOT)",
         )
     return arch
+
+
+def kernel_arch() -> Arch:
+    """The running kernel's architecture (``uname -m``): the one instance images are for."""
+    return normalize_arch(platform.machine())
+
+
+def pointer_size() -> int:
+    """Bytes in a pointer of this process (8 for a 64-bit Python, 4 for a 32-bit one)."""
+    return ctypes.sizeof(ctypes.c_void_p)
+
+
+def process_arch(machine: str | None = None, pointer_bytes: int | None = None) -> Arch:
+    """The system call table this process uses: the kernel's ``machine`` (default
+    ``uname -m``) combined with the process's pointer size (default this process's).
+
+    A 64-bit process uses the kernel's own table. A 32-bit process on an arm64 kernel uses
+    the 32-bit ARM numbers (the compat table, which the reference lists). A 32-bit process
+    on an x86-64 or riscv64 kernel is refused: the reference gives no i386 or rv32 number
+    for kexec_file_load (i386 has none at all), and issuing the 64-bit numbers there would
+    call unrelated system calls. Raises UnsupportedArchitectureError before any call.
+    """
+    kernel = normalize_arch(platform.machine() if machine is None else machine)
+    width = pointer_size() if pointer_bytes is None else pointer_bytes
+    if kernel is Arch.ARM:
+        if width == 4:
+            return Arch.ARM
+    elif width == 8:
+        return kernel
+    elif width == 4 and kernel is Arch.AARCH64:
+        return Arch.ARM
+    bits = 8 * width
+    raise UnsupportedArchitectureError(
+        f"kerf runs as a {bits}-bit process here, but the kernel is {kernel}: kerf knows no "
+        f"{bits}-bit numbers for the multikernel system calls on it, and the {kernel} numbers "
+        "would call unrelated system calls",
+        hint=f"run kerf with a 64-bit Python on this {kernel} host"
+        if kernel is not Arch.ARM
+        else "run kerf with a 32-bit Python on this 32-bit ARM host",
+    )
+
+
+def check_force_halt(arch: Arch, name: str = "NAME") -> None:
+    """Refuse a forced stop on an architecture whose kernel cannot do one.
+
+    On riscv64 the multikernel kernel implements no forced stop: registering it fails
+    with EOPNOTSUPP and the per-CPU stop only warns (reference §4.4), so a successful
+    return would not mean the spawn's CPUs stopped, and a following unload would free an
+    image that is still running. The refusal comes before any system call.
+    """
+    if arch is Arch.RISCV64:
+        raise UsageError(
+            "kerf kill --force is not available on riscv64: the multikernel kernel implements no "
+            "forced stop there (its per-CPU stop only warns), so the instance could keep running "
+            "while the call reports success",
+            hint=f"stop it gracefully: kerf kill {name} (without --force); if it does not answer, "
+            "kerf has no way to stop it on riscv64",
+        )
+
+
+def encode_cmdline(cmdline: str) -> bytes:
+    """The kernel command line as the bytes kexec_file_load takes, without the trailing NUL.
+
+    ``os.fsencode`` gives back the exact bytes of a command-line argument that Python
+    decoded with surrogateescape (argv bytes that are not UTF-8), as the kernel expects
+    them. A NUL would end the string early in the kernel, so it is a usage error. The
+    kernel's COMMAND_LINE_SIZE is not checked here: it is per architecture and the
+    reference does not give it; the kernel refuses a longer line with EINVAL.
+    """
+    try:
+        raw = os.fsencode(cmdline)
+    except UnicodeEncodeError as err:
+        raise UsageError(
+            f"the kernel command line cannot be encoded as bytes: {err.reason} at position {err.start}",
+            hint="pass the command line as plain text",
+        ) from None
+    nul = raw.find(0)
+    if nul >= 0:
+        raise UsageError(
+            f"the kernel command line must not contain NUL characters (one at byte {nul})",
+            hint="the kernel reads the command line as one NUL-terminated string",
+        )
+    return raw
 
 
 def check_instance_id(instance_id: int) -> int:
@@ -214,7 +306,7 @@ _EXPLANATIONS: Mapping[str, Mapping[int, _Explanation]] = {
         E.EBUSY: (
             KernelStateError,
             "instance {id} is not in state 'loaded' (it is running, or kexec is busy)",
-            "stop it first (kerf kill) or retry",
+            "stop it first (kerf kill NAME; kerf kill --force NAME if it does not answer), or retry",
         ),
         E.EINVAL: (
             KernelStateError,
@@ -316,8 +408,12 @@ class Syscaller:
 
     @classmethod
     def native(cls) -> Syscaller:
-        """The real C library ``syscall`` on this machine's architecture."""
-        arch = normalize_arch(platform.machine())
+        """The real C library ``syscall`` with the system call table of this process.
+
+        The table follows the process's ABI (see :func:`process_arch`); a process kerf has no
+        numbers for is refused here, before any system call or other side effect.
+        """
+        arch = process_arch()
         libc = _libc()
         function = libc.syscall
         function.restype = ctypes.c_long
@@ -342,10 +438,8 @@ class Syscaller:
         ``cmdline`` is passed with its trailing NUL (cmdline_len counts it). Without an
         initrd, ``initrd_fd`` is -1 and KEXEC_FILE_NO_INITRAMFS is set.
         """
-        if "\0" in cmdline:
-            raise UsageError("the kernel command line must not contain NUL characters")
+        raw = encode_cmdline(cmdline) + b"\0"
         flags = kexec_flags(instance_id, no_initramfs=initrd_fd is None, debug=debug)
-        raw = cmdline.encode("utf-8") + b"\0"
         args = (
             ctypes.c_long(kernel_fd),
             ctypes.c_long(-1 if initrd_fd is None else initrd_fd),
@@ -383,8 +477,12 @@ class Syscaller:
         self._reboot("reboot(start)", LINUX_REBOOT_CMD_MULTIKERNEL, instance_id)
 
     def halt(self, instance_id: int, *, force: bool = False) -> None:
-        """Stop a running instance: graceful ``MKLH`` (waits for the ack) or forced ``MKLF``."""
+        """Stop a running instance: graceful ``MKLH`` (waits for the ack) or forced ``MKLF``.
+
+        A forced stop is refused on riscv64 before the call (see :func:`check_force_halt`).
+        """
         if force:
+            check_force_halt(self.arch)
             self._reboot("reboot(force-halt)", LINUX_REBOOT_CMD_MULTIKERNEL_HALT_FORCE, instance_id)
         else:
             self._reboot("reboot(halt)", LINUX_REBOOT_CMD_MULTIKERNEL_HALT, instance_id)

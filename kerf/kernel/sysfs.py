@@ -6,6 +6,11 @@ temporary directory; :data:`MULTIKERNEL_ROOT` is the only place the real mount p
 named. The filesystem is not automounted by the kernel: :meth:`SysfsBackend.ensure_mounted`
 mounts it with mount(2) (source ``none``, type ``multikernel``) when ``/proc/mounts`` does
 not list it.
+
+kerf computes every memory size and base it sends in 4 KiB pages (``planner.hardware.
+PAGE_SIZE``); the kernel wants them aligned to *its* page size and shifts them by its
+PAGE_SHIFT. :func:`check_page_size` refuses a kernel with larger pages (16K/64K arm64)
+before anything is written, instead of sending sizes it would reject or truncate.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import errno as E
 import os
 from pathlib import Path
 
-from kerf.errors import InputError
+from kerf.errors import InputError, KernelError
 from kerf.kernel.backend import (
     BASELINE_WRITE_LIMIT,
     LayoutReader,
@@ -27,10 +32,37 @@ from kerf.kernel.image import open_prepared
 from kerf.kernel.iomem import Iomem, parse_iomem
 from kerf.kernel.kimage import KimageRow, parse_kimage
 from kerf.kernel.syscalls import Syscaller
+from planner.hardware import PAGE_SIZE
 
 MULTIKERNEL_ROOT = Path("/sys/fs/multikernel")
 PROC_ROOT = Path("/proc")
 FILESYSTEM_TYPE = "multikernel"
+
+
+class UnsupportedPageSizeError(KernelError):
+    """The kernel's page size is not the 4 KiB kerf aligns memory sizes and bases to."""
+
+
+def host_page_size() -> int:
+    """The running kernel's page size in bytes (``sysconf(_SC_PAGE_SIZE)``)."""
+    return os.sysconf("SC_PAGE_SIZE")
+
+
+def check_page_size(page_size: int | None = None) -> None:
+    """Refuse a kernel whose page size (default: this one's) is not kerf's ``PAGE_SIZE``.
+
+    The kernel requires page-aligned sizes and converts ranges with its PAGE_SHIFT, so on a
+    16 KiB or 64 KiB kernel a 4 KiB-aligned size gets EINVAL and a 4 KiB-aligned base can be
+    silently truncated (reference §2.1, §3.2). Only 4 KiB pages are supported.
+    """
+    size = host_page_size() if page_size is None else page_size
+    if size != PAGE_SIZE:
+        raise UnsupportedPageSizeError(
+            f"this kernel uses {size}-byte pages, but kerf aligns every memory size and base it "
+            f"sends to {PAGE_SIZE}-byte pages; the kernel would reject or truncate them",
+            hint=f"run kerf on a kernel built with {PAGE_SIZE // 1024} KiB pages (e.g. arm64 "
+            "CONFIG_ARM64_4K_PAGES), or use a simulated host (--root DIR)",
+        )
 
 
 def _unescape_mount_field(field: str) -> str:
@@ -84,31 +116,37 @@ class SysfsBackend(LayoutReader):
         """Mount the multikernel filesystem on ``root`` unless ``/proc/mounts`` lists it.
 
         Returns True when it mounted it. EPERM (not root) and ENODEV (a kernel without
-        multikernel support) become clear errors.
+        multikernel support) become clear errors. The system call table is settled before
+        the mount point is created, so a process kerf cannot issue calls from (see
+        :func:`kerf.kernel.syscalls.process_arch`) leaves nothing behind.
         """
         try:
-            mounts = (self.proc / "mounts").read_text()
+            # surrogateescape: mount points are bytes, and str(Path) decodes them the same way
+            mounts = (self.proc / "mounts").read_bytes().decode("utf-8", "surrogateescape")
         except OSError as err:
             raise InputError(f"cannot read {self.proc / 'mounts'}: {err.strerror}") from None
         if is_mounted(self.root, mounts):
             return False
+        syscaller = self.syscaller
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise explain_file_error(f"mkdir {self.root}", err.errno or E.EIO) from None
-        self.syscaller.mount("none", str(self.root), FILESYSTEM_TYPE)
+        syscaller.mount("none", str(self.root), FILESYSTEM_TYPE)
         return True
 
     # -- writes -------------------------------------------------------------------------
 
     def write_baseline(self, blob: bytes) -> None:
         """Write the baseline DTB to ``device_tree`` in one write()."""
+        check_page_size()
         if len(blob) > BASELINE_WRITE_LIMIT:
             raise explain_file_error("write device_tree", E.E2BIG)
         write_once(self.root / "device_tree", blob, "write device_tree")
 
     def write_overlay(self, blob: bytes) -> Transaction:
         """Write one DTBO (at most 4096 bytes) and return the transaction it created."""
+        check_page_size()
         check_overlay_size(blob)
         before = self.transaction_ids()
         write_once(self.root / "overlays" / "new", blob, "write overlays/new")
@@ -139,7 +177,8 @@ class SysfsBackend(LayoutReader):
         """``/proc/kimage``; empty when this kernel does not provide the file."""
         path = self.proc / "kimage"
         try:
-            return parse_kimage(path.read_text(), str(path))
+            # the kernel prints each command line's bytes as they were loaded: not always UTF-8
+            return parse_kimage(path.read_bytes().decode("utf-8", "replace"), str(path))
         except FileNotFoundError:
             return []
         except OSError as err:

@@ -53,17 +53,28 @@ class Region:
 
 @dataclass(frozen=True)
 class PoolView:
-    """The pool tree."""
+    """The pool tree.
+
+    ``is_pool_tree`` says whether the kernel's ``device_tree`` had the pool shape
+    (``cpus-available`` or ``memory@`` chunks under ``/resources``). A kernel that never
+    got a baseline emits its own instance tree instead (reference §2.2), whose ``cpus``
+    are the host's CPUs, not pool members.
+    """
 
     cpus: tuple[int, ...] = ()
     free_cpus: tuple[int, ...] = ()
     chunks: tuple[Chunk, ...] = ()
     free_pci: tuple[str, ...] = ()
+    is_pool_tree: bool = True
 
     @property
     def populated(self) -> bool:
-        """True once a baseline gave the pool anything (the kernel then refuses another)."""
-        return bool(self.cpus or self.chunks or self.free_pci)
+        """True once a baseline gave the pool anything (the kernel then refuses another).
+
+        Only a pool tree counts: the self instance tree of a kernel without a pool may list
+        its own CPUs, and that must not look like a pool that already has a baseline.
+        """
+        return self.is_pool_tree and bool(self.cpus or self.chunks or self.free_pci)
 
     def node_of(self, address: int) -> int | None:
         """The NUMA node of the chunk holding ``address``."""
@@ -188,11 +199,14 @@ def read_pool(tree: Tree) -> PoolView:
             reg = _u64s(node, "reg")
             if len(reg) >= 2:
                 chunks.append(Chunk(reg[0], reg[1], _u32(node, "numa-node-id")))
+    # Chunks exist only in a pool; cpus-available only in the pool shape of the tree.
+    has_free_list = resources is not None and resources.prop("cpus-available") is not None
     return PoolView(
         cpus=_u64s(resources, "cpus"),
         free_cpus=_u64s(resources, "cpus-available"),
         chunks=tuple(sorted(chunks, key=lambda c: c.base)),
         free_pci=pci_devices(tree),
+        is_pool_tree=has_free_list or bool(chunks),
     )
 
 

@@ -3,18 +3,24 @@
 The legal order is create -> load -> exec -> kill -> (exec again | unload) -> delete
 (reference §8). Each step checks the state first and, when it is the wrong one, says the
 state and the next legal step; the kernel's own refusal (with its errno) is the backstop.
+One exception: ``exec`` of an ``active`` instance goes to the kernel, which restarts it
+when all of its CPUs are parked (a spawn that died) and refuses with EBUSY otherwise
+(reference §4.3); only the kernel can see whether the CPUs are parked.
 ``load`` records where the image came from (path, size, SHA-256, format, initrd, command
 line, time); ``unload`` forgets it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from dataclasses import replace
 from pathlib import Path
 
-from kerf.errors import InputError, KerfError, UsageError
+from kerf.errors import InputError, KerfError
 from kerf.kernel.backend import InstanceStatus
+from kerf.kernel.errors import KernelStateError
+from kerf.kernel.syscalls import Arch, check_force_halt, encode_cmdline
 from kerf.lifecycle.common import Outcome, new_batch, prepare, resolve_instance, utc_now
 from kerf.lifecycle.errors import WrongStateError
 from kerf.lifecycle.faults import checkpoint
@@ -67,8 +73,7 @@ def load(
     """Load a kernel image (and initrd) into a ready instance."""
     from kerf.kernel.image import inspect_image, prepare_image
 
-    if "\0" in cmdline:
-        raise UsageError("the kernel command line must not contain NUL characters")
+    encode_cmdline(cmdline)  # a NUL or unencodable text is a usage error before any work
     info = inspect_image(kernel)
     initrd_facts = _facts(initrd, "initrd") if initrd is not None else None
     # Extracting a bzImage payload takes a while: do it before taking the lock.
@@ -158,15 +163,42 @@ def unload(session: Session, name: str | None, ident: int | None) -> Outcome:
 # --- start / halt ----------------------------------------------------------------------------
 
 
+def _stop_hint(session: Session, name: str) -> str:
+    """How to stop a running instance on this host (no forced stop on riscv64)."""
+    if session.arch() is Arch.RISCV64:
+        return f"stop it with kerf kill {name}, or leave it running"
+    return (
+        f"stop it with kerf kill {name}; if it does not answer (a hung kernel), "
+        f"kerf kill --force {name}; or leave it running"
+    )
+
+
 def start(session: Session, name: str | None, ident: int | None) -> Outcome:
-    """Boot the loaded kernel on the instance's CPUs."""
+    """Boot the loaded kernel on the instance's CPUs.
+
+    An ``active`` instance is handed to the kernel too: it restarts one whose CPUs are all
+    parked (its kernel died) and refuses one that still runs (EBUSY), which becomes a
+    WrongStateError naming the ways to stop it.
+    """
     with session.locked():
         prepared = prepare(session)
         inst = resolve_instance(prepared.view, name, ident)
         if inst.status is InstanceStatus.ACTIVE:
-            raise WrongStateError(
-                f"instance {inst.name} is already active",
-                hint=f"stop it with kerf kill {inst.name}, or leave it running",
+            try:
+                session.mounted_backend().start(inst.id)
+            except KernelStateError as err:
+                if err.errno != errno.EBUSY:
+                    raise
+                raise WrongStateError(
+                    f"instance {inst.name} is already active: the kernel refused to start it again "
+                    "(EBUSY: its CPUs are still running, or another kexec operation is in progress)",
+                    hint=_stop_hint(session, inst.name),
+                ) from None
+            return Outcome(
+                f"restarted {inst.name} (id {inst.id}) on CPU {inst.cpus[0] if inst.cpus else '?'}: "
+                "its previous kernel had stopped with all CPUs parked",
+                {"name": inst.name, "id": inst.id, "status": "active"},
+                list(prepared.notices),
             )
         if inst.status is not InstanceStatus.LOADED:
             raise WrongStateError(
@@ -187,14 +219,22 @@ def start(session: Session, name: str | None, ident: int | None) -> Outcome:
 
 
 def halt(session: Session, name: str | None, ident: int | None, *, force: bool = False) -> Outcome:
-    """Stop a running instance (``force``: also rescue a loaded one whose CPUs missed a stop)."""
+    """Stop a running instance (``force``: also rescue a loaded one whose CPUs missed a stop).
+
+    ``force`` is refused on riscv64 before anything happens: the kernel implements no forced
+    stop there, and a success it reported would let ``unload`` free a running image.
+    """
+    if force:
+        check_force_halt(session.arch(), name or (f"--id {ident}" if ident is not None else "NAME"))
     with session.locked():
         prepared = prepare(session)
         inst = resolve_instance(prepared.view, name, ident)
         if inst.status is InstanceStatus.LOADED and not force:
             raise WrongStateError(
                 f"instance {inst.name} is loaded but not running; start it with kerf exec {inst.name}",
-                hint=f"kerf kill --force {inst.name} stops CPUs that missed an earlier stop",
+                hint=None
+                if session.arch() is Arch.RISCV64  # no forced stop there
+                else f"kerf kill --force {inst.name} stops CPUs that missed an earlier stop",
             )
         if inst.status not in (InstanceStatus.ACTIVE, InstanceStatus.LOADED):
             raise WrongStateError(

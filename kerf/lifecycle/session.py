@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kerf.errors import InputError, PermissionDeniedError
 from kerf.kernel.backend import KernelBackend
-from kerf.kernel.syscalls import Arch, normalize_arch
+from kerf.kernel.syscalls import Arch, kernel_arch, normalize_arch
 from kerf.lifecycle.errors import NotInitialisedError
 from kerf.state import StateDir, lock_timeout
 
@@ -73,12 +73,14 @@ def kernel_available(proc: Path) -> bool:
     from kerf.kernel.sysfs import FILESYSTEM_TYPE, MULTIKERNEL_ROOT, is_mounted
 
     try:
-        if is_mounted(MULTIKERNEL_ROOT, (proc / "mounts").read_text()):
+        # mount points may hold any bytes: a non-UTF-8 path elsewhere must not stop kerf
+        mounts = (proc / "mounts").read_text(encoding="utf-8", errors="surrogateescape")
+        if is_mounted(MULTIKERNEL_ROOT, mounts):
             return True
     except OSError:
         pass
     try:
-        filesystems = (proc / "filesystems").read_text()
+        filesystems = (proc / "filesystems").read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
         return False
     return any(line.split()[-1:] == [FILESYSTEM_TYPE] for line in filesystems.splitlines())
@@ -116,6 +118,13 @@ class Session:
 
     Opening the backend has no side effects (a real kernel is mounted only by
     :meth:`mounted_backend`, which state-changing commands call).
+
+    On the real kernel, kerf refuses a host it cannot drive correctly before anything is
+    written: a kernel whose page size is not 4 KiB (checked when the backend is opened,
+    so dry runs and plans are refused too, as their sizes would be wrong), and a process
+    whose system call table kerf does not know, e.g. a 32-bit Python on an x86-64 kernel
+    (checked when the state lock is taken, before the state directory, the journal or the
+    mount point is touched; reading needs no system call and works regardless).
     """
 
     def __init__(
@@ -148,10 +157,22 @@ class Session:
                 )
             self._backend = SimulatedHost(self.location.kernel_root)
         else:
-            from kerf.kernel.sysfs import SysfsBackend
+            from kerf.kernel.sysfs import SysfsBackend, check_page_size
 
+            check_page_size()
             self._backend = SysfsBackend(self.location.kernel_root, proc=self.proc)
         return self._backend
+
+    def check_real_host(self) -> None:
+        """On the real kernel: refuse, before any side effect, a kernel page size other than
+        4 KiB and a process whose system call table kerf does not know (no-op when simulated)."""
+        if self.location.simulated:
+            return
+        from kerf.kernel.syscalls import process_arch
+        from kerf.kernel.sysfs import check_page_size
+
+        check_page_size()
+        process_arch()
 
     def mounted_backend(self) -> KernelBackend:
         """The backend, with the real kernel's filesystem mounted when it was not."""
@@ -163,13 +184,15 @@ class Session:
         return backend
 
     def arch(self) -> Arch:
-        """The architecture whose kernel images the instances run."""
+        """The architecture whose kernel images the instances run: the kernel's (``uname -m``),
+        not this process's system call ABI, which only matters for the calls themselves
+        (:func:`kerf.kernel.syscalls.process_arch`, checked by :meth:`check_real_host`)."""
         from kerf.kernel.sim import SimulatedHost
 
         backend = self.backend()
         if isinstance(backend, SimulatedHost):
             return normalize_arch(backend.snapshot().machine.arch)
-        return normalize_arch(os.uname().machine)
+        return kernel_arch()
 
     def adopt_backend(self, backend: KernelBackend) -> None:
         """Use ``backend`` from now on (after ``kerf init`` created the simulated host)."""
@@ -179,7 +202,11 @@ class Session:
 
     @contextmanager
     def locked(self) -> Iterator[StateDir]:
-        """kerf's state under its exclusive lock (the directory is created when missing)."""
+        """kerf's state under its exclusive lock (the directory is created when missing).
+
+        Every state-changing command takes this lock first, so the real host is checked
+        here (:meth:`check_real_host`) before the state directory is created."""
+        self.check_real_host()
         self.state.ensure()
         with self.state.lock(lock_timeout()):
             yield self.state

@@ -16,8 +16,10 @@ from kerf.kernel.backend import (
     KernelBackend,
     NoSuchTransactionError,
     OverlayTooLargeError,
+    RollbackRefusedError,
     Transaction,
     TxStatus,
+    roll_back_transaction,
 )
 from kerf.kernel.errors import (
     KernelPermissionError,
@@ -147,8 +149,13 @@ def test_unmounted_root(tmp_path: Path) -> None:
 
 
 def test_rollback_of_a_missing_transaction(backend: SysfsBackend) -> None:
-    with pytest.raises(NoSuchTransactionError, match="no longer exists"):
+    # rmdir's ENOENT alone does not say the transaction is gone (an inverse operation that
+    # found nothing gives it too); roll_back_transaction looks at the directory.
+    with pytest.raises(RollbackRefusedError) as err:
         backend.rollback(99)
+    assert err.value.errno == errno.ENOENT
+    with pytest.raises(NoSuchTransactionError, match="no longer exists"):
+        roll_back_transaction(backend, 99)
 
 
 def test_rollback_removes_the_directory(backend: SysfsBackend) -> None:

@@ -72,3 +72,13 @@ def test_the_state_home_defaults_to_dot_local_state(tmp_path: Path) -> None:
 
 def test_an_unreadable_proc_means_no_kernel(tmp_path: Path) -> None:
     assert not kernel_available(tmp_path / "missing")
+
+
+def test_a_mount_point_that_is_not_utf8_does_not_stop_the_choice(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "mounts").write_bytes(
+        b"/dev/sdb1 /mnt/caf\xe9 ext4 rw 0 0\nnone /sys/fs/multikernel multikernel rw 0 0\n"
+    )
+    (proc / "filesystems").write_bytes(b"nodev\tsysfs\n")
+    assert kernel_available(proc)
