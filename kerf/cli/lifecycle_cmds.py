@@ -19,8 +19,10 @@ from planner.policy import CoreSharing, CpuAffinity, MemoryPolicy
 if TYPE_CHECKING:
     from kerf.lifecycle import Outcome, Session
 
+# A string, not a Path: Path("") is ".", and an empty --root or KERF_ROOT must be refused,
+# not taken for the current directory.
 RootOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--root",
         envvar="KERF_ROOT",
@@ -63,12 +65,18 @@ def register(app: typer.Typer) -> None:
 # --- shared by every lifecycle command -------------------------------------------------------
 
 
-def open_session(root: Path | None) -> Session:
+def open_session(root: str | None) -> Session:
     """The session for ``--root``; announces (stderr) a simulated host chosen by default."""
     from kerf.cli.render import print_notice
+    from kerf.errors import UsageError
     from kerf.lifecycle import Session, locate
 
-    location = locate(root)
+    if root is not None and not root.strip():
+        raise UsageError(
+            "--root (or KERF_ROOT) is empty",
+            hint="give a directory, e.g. --root /tmp/mk, or unset KERF_ROOT",
+        )
+    location = locate(None if root is None else Path(root))
     if location.announcement:
         print_notice(location.announcement)
     return Session(location)

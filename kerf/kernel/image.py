@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,11 +88,34 @@ class _BzHeader:
 # --- reading ---------------------------------------------------------------------------
 
 
+# Far above any kernel (a vmlinux with full debug information is a few hundred MiB): a
+# larger file is not one, and reading it whole would only exhaust memory.
+MAX_IMAGE_BYTES = 1 << 30
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def _read(path: Path) -> bytes:
     """The file's bytes, with ImageError for every way that can go wrong."""
     try:
-        if path.is_dir():
-            raise ImageError(f"kernel image {path} is a directory", hint="name the image file itself")
+        mode = path.stat().st_mode
+        for test, kind in _NOT_REGULAR:
+            if test(mode):
+                raise ImageError(
+                    f"kernel image {path} is {kind}, not a regular file", hint="name the image file itself"
+                )
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            raise ImageError(
+                f"kernel image {path} has {path.stat().st_size} bytes, more than any kernel "
+                f"(kerf reads at most {MAX_IMAGE_BYTES >> 20} MiB)",
+                hint="pass the kernel itself (vmlinuz, bzImage, vmlinux or Image)",
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise ImageError(f"kernel image {path}: no such file", hint="check the --kernel path") from None

@@ -39,7 +39,7 @@ from kerf.kernel.iomem import Iomem, parse_iomem
 from kerf.kernel.kimage import KimageRow, parse_kimage
 from kerf.kernel.sim_baseline import apply_baseline
 from kerf.kernel.sim_dt import parse_pci_id
-from kerf.kernel.sim_files import sync
+from kerf.kernel.sim_files import Synced, sync
 from kerf.kernel.sim_lifecycle import ImageFacts, halt, load, start, unload
 from kerf.kernel.sim_memory import SimFailure
 from kerf.kernel.sim_overlay import apply_overlay, rollback
@@ -100,9 +100,21 @@ class SimulatedHost(LayoutReader):
                 f"{self.root} is not a simulated multikernel host (it has no {STATE_FILE})",
                 hint="create one first (SimulatedHost.create)",
             )
+        # What this object last brought the files in line with, and the state text that
+        # produced them: while the state file still holds that text, nobody else changed
+        # anything, and the next sync only touches what differs (see _commit).
+        self._synced: Synced | None = None
+        self._synced_text: str | None = None
+        self._loaded_text: str | None = None
+        # The state this object committed last, and its text: while the file still holds
+        # that text, the next change starts from this object instead of parsing the file
+        # again (the file grows with every transaction; see _locked).
+        self._state: SimState | None = None
+        self._state_text: str | None = None
         with self._locked(save=False) as state:
             # A crash may have interrupted the last sync: bring the files in line again.
-            sync(self.root, state, {STATE_FILE, LOCK_FILE})
+            self._synced = sync(self.root, state, {STATE_FILE, LOCK_FILE})
+            self._synced_text = self._loaded_text
 
     @classmethod
     def create(cls, root: Path | str, host: Host, *, arch: str | Arch = Arch.X86_64) -> SimulatedHost:
@@ -123,18 +135,24 @@ class SimulatedHost(LayoutReader):
             )
         root.mkdir(parents=True, exist_ok=True)
         state = SimState(machine_from_host(host, target))
-        _write_state(root, state)
+        _write_state(root, state.to_json())
         sync(root, state, {STATE_FILE, LOCK_FILE})
         return cls(root)
 
     # -- state handling -------------------------------------------------------------------
 
-    def _load(self) -> SimState:
+    def _load(self, *, reuse: bool = False) -> SimState:
+        """The state in the file; with ``reuse``, the object committed last when the file
+        still holds it (the caller then either commits it or drops it, see _locked)."""
         path = self.root / STATE_FILE
         try:
-            return SimState.from_json(path.read_text(), str(path))
+            text = path.read_text()
         except OSError as err:
             raise InputError(f"cannot read {path}: {err.strerror}") from None
+        self._loaded_text = text
+        if reuse and self._state is not None and text == self._state_text:
+            return self._state
+        return SimState.from_json(text, str(path))
 
     @contextmanager
     def _locked(self, *, save: bool = True) -> Iterator[SimState]:
@@ -144,12 +162,17 @@ class SimulatedHost(LayoutReader):
         fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            state = self._load()
+            # Only a block that saves gets the object committed last: it either commits
+            # it or, on any other error, drops it (it may be changed half-way).
+            state = self._load(reuse=save)
             try:
                 yield state
             except SimFailure:
                 if save:
                     self._commit(state)
+                raise
+            except BaseException:
+                self._state = self._state_text = None
                 raise
             if save:
                 self._commit(state)
@@ -157,8 +180,17 @@ class SimulatedHost(LayoutReader):
             os.close(fd)
 
     def _commit(self, state: SimState) -> None:
-        _write_state(self.root, state)
-        sync(self.root, state, {STATE_FILE, LOCK_FILE})
+        # The files are known to match self._synced only when the state loaded under this
+        # lock is the one this object wrote last; otherwise (another process, a crash
+        # before a sync) every file is compared again.
+        known = self._synced if self._loaded_text == self._synced_text else None
+        text = state.to_json()
+        self._state = self._state_text = None  # until the file holds it
+        _write_state(self.root, text)
+        self._state, self._state_text = state, text
+        self._synced_text = None  # until the files are in line with the new state
+        self._synced = sync(self.root, state, {STATE_FILE, LOCK_FILE}, previous=known)
+        self._synced_text = text
 
     def snapshot(self) -> SimState:
         """A copy of the current state (for inspection and tests)."""
@@ -307,13 +339,13 @@ class SimulatedHost(LayoutReader):
             raise explain(call, failure.errno, instance_id, failure.message) from None
 
 
-def _write_state(root: Path, state: SimState) -> None:
+def _write_state(root: Path, text: str) -> None:
     """Replace the state file atomically and durably: write, fsync, rename, fsync the directory."""
     path = root / STATE_FILE
     tmp = root / f"{STATE_FILE}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        view = memoryview(state.to_json().encode())
+        view = memoryview(text.encode())
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)

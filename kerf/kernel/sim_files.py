@@ -11,6 +11,7 @@ never hold half-written contents.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from kerf.kernel.sim_state import SimState
 
 # relative path -> (content, mode)
 Rendered = dict[str, tuple[bytes, int]]
+# the files and the directories of a sync
+Synced = tuple[Rendered, set[str]]
 
 
 def iomem_entries(state: SimState) -> list[IomemEntry]:
@@ -101,13 +104,19 @@ def _replace(path: Path, content: bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def sync(root: Path, state: SimState, private: set[str]) -> None:
-    """Make the files under ``root`` exactly those rendered from ``state``.
+def sync(root: Path, state: SimState, private: set[str], *, previous: Synced | None = None) -> Synced:
+    """Make the files under ``root`` exactly those rendered from ``state``; returns them.
 
     ``private`` names top-level files of the simulated host itself (state, lock) that are
-    left alone.
+    left alone. ``previous``: what the files are known to hold (the last sync's result,
+    with nothing changed since); then only the differences are written and removed,
+    instead of reading every file back (a host with a thousand transactions has five
+    thousand files).
     """
     files, dirs = render(state)
+    if previous is not None:
+        _sync_from(root, files, dirs, previous)
+        return files, dirs
     for folder in sorted(dirs):
         (root / folder).mkdir(mode=0o755, parents=True, exist_ok=True)
     for relative, (content, mode) in files.items():
@@ -129,3 +138,19 @@ def sync(root: Path, state: SimState, private: set[str]) -> None:
             relative = name if relative_folder == "." else f"{relative_folder}/{name}"
             if relative not in dirs:
                 os.rmdir(os.path.join(folder, name))
+    return files, dirs
+
+
+def _sync_from(root: Path, files: Rendered, dirs: set[str], previous: Synced) -> None:
+    """The differences from ``previous`` (what the files hold) to ``files`` and ``dirs``."""
+    old_files, old_dirs = previous
+    for folder in sorted(dirs - old_dirs):
+        (root / folder).mkdir(mode=0o755, parents=True, exist_ok=True)
+    for relative, entry in files.items():
+        if old_files.get(relative) != entry:
+            _replace(root / relative, *entry)
+    for relative in old_files.keys() - files.keys():
+        (root / relative).unlink(missing_ok=True)
+    for folder in sorted(old_dirs - dirs, key=lambda f: -f.count("/")):
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(root / folder)

@@ -241,8 +241,13 @@ class SimState:
     # -- JSON -----------------------------------------------------------------------
 
     def to_json(self) -> str:
-        """The state as JSON text."""
-        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True)
+        """The state as JSON text.
+
+        Written after every change, and it grows with every transaction (the kernel keeps
+        them all): compact, so that json's C encoder does the work (it is not used with
+        ``indent``), from a plain copy built without ``dataclasses.asdict``'s deep copies.
+        """
+        return json.dumps(_plain(self), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str, source: str) -> SimState:
@@ -263,6 +268,59 @@ class SimState:
         return built
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-ready dicts, lists and scalars (the shape ``dataclasses.asdict``
+    gives, which :func:`_build` reads back)."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is TxRecord:
+        return _plain_tx(value)
+    names = _field_names(kind)
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+_LEAVES = frozenset({int, str, bool, float, type(None)})
+
+# A transaction's record changes only while it is applied or rolled back, and then in its
+# status, error and list of applied items; the kernel keeps every transaction, so the state
+# written after each change would otherwise convert them all again.
+_TX_CACHE: dict[tuple[int, int, str, str | None, int], dict[str, Any]] = {}
+
+
+def _plain_tx(tx: TxRecord) -> dict[str, Any]:
+    key = (id(tx), tx.id, tx.status, tx.error, len(tx.applied))
+    found = _TX_CACHE.get(key)
+    if found is None or found["dtbo_hex"] is not tx.dtbo_hex:
+        names = _field_names(TxRecord) or ()
+        found = {name: _plain(getattr(tx, name)) for name in names if name != "dtbo_hex"}
+        found["dtbo_hex"] = tx.dtbo_hex
+        if len(_TX_CACHE) > 100_000:
+            _TX_CACHE.clear()
+        _TX_CACHE[key] = found
+    return found
+
+
+_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass type, None for any other type (remembered)."""
+    if kind not in _NAMES:
+        fields = dataclasses.fields(kind) if dataclasses.is_dataclass(kind) else None
+        _NAMES[kind] = None if fields is None else tuple(f.name for f in fields)
+    return _NAMES[kind]
+
+
+_SCALARS = (int, str, bool)
+
+
 @functools.cache
 def _field_types(kind: type) -> dict[str, Any]:
     """Field name -> annotated type of a state dataclass (resolved once per class)."""
@@ -272,6 +330,10 @@ def _field_types(kind: type) -> dict[str, Any]:
 
 def _build(kind: Any, value: Any) -> Any:
     """Rebuild a value of the annotated type ``kind`` from its ``asdict`` JSON form."""
+    if kind in _SCALARS:  # most values: answered before the slower typing inspection
+        if not isinstance(value, kind):
+            raise TypeError(f"expected {kind.__name__}, found {value!r}")
+        return value
     origin = typing.get_origin(kind)
     if origin in (types.UnionType, typing.Union):
         options = [a for a in typing.get_args(kind) if a is not type(None)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from kerf.errors import StateError, UnplacedError
+from kerf.kernel.backend import InstanceStatus
 from kerf.lifecycle.baseline import kernel_device
 from kerf.lifecycle.kernel_view import Chunk, InstanceView, PoolView, Region
 from kerf.lifecycle.placement import Desired
@@ -149,10 +150,18 @@ def update_operations(
         ops.append(ItemOperation(target, Kind.MEMORY_ADD, tuple(added)))
     gone = [c for c in current.cpus if c not in desired.cpus]
     new = [c for c in desired.cpus if c not in current.cpus]
-    if gone:
-        ops.append(ItemOperation(target, Kind.CPU_REMOVE, _cpu_items(host, gone)))
+    if gone and current.status is InstanceStatus.ACTIVE and current.cpus[0] in gone:
+        raise StateError(
+            f"instance {current.name} is running on its boot CPU {current.cpus[0]}, which the new "
+            "placement gives up; a running kernel cannot let its boot CPU go",
+            hint=f"keep CPU {current.cpus[0]} (e.g. in --cpus), or stop it first: kerf kill {current.name}",
+        )
+    # CPUs join before others leave (each is a transaction of its own): a running kernel
+    # never drops below the smaller of its old and new CPU counts on the way
     if new:
         ops.append(ItemOperation(target, Kind.CPU_ADD, _cpu_items(host, new)))
+    if gone:
+        ops.append(ItemOperation(target, Kind.CPU_REMOVE, _cpu_items(host, gone)))
     want_pci = kernel_pci_ids(host, desired.devices)
     drop = [p for p in current.pci_ids if p not in want_pci]
     give = [p for p in want_pci if p not in current.pci_ids]

@@ -63,6 +63,8 @@ def init(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
         if pool is not None and pool.populated:
             raise _populated(session)
         created = session.location.simulated and not session.simulated_exists()
+        if created:
+            _refuse_foreign_directory(session.location.kernel_root)
         state.write_pending_host(format_dts(host_to_tree(host)))
         state.write_journal(
             Journal(
@@ -162,6 +164,18 @@ def _pool_text(pool: PoolView) -> str:
     if pool.free_pci:
         parts.append(f"devices {', '.join(pool.free_pci)}")
     return ", ".join(parts)
+
+
+def _refuse_foreign_directory(root: Path) -> None:
+    """A simulated host goes into a new or empty directory only: one that holds anything
+    else is the user's, and kerf must neither use it nor (when something fails) remove it."""
+    from kerf.errors import UsageError
+
+    if root.is_symlink() or (root.exists() and (not root.is_dir() or any(root.iterdir()))):
+        raise UsageError(
+            f"{root} already exists and is not an empty directory, nor a simulated host",
+            hint="choose another --root (or KERF_ROOT) for the simulated host",
+        )
 
 
 def _create_simulated(session: Session, host: Host) -> None:

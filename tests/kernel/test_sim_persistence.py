@@ -95,7 +95,7 @@ def test_visible_files_are_repaired_on_open(pooled: SimulatedHost) -> None:
 def test_crash_after_saving_the_state_before_the_files(
     pooled: SimulatedHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(*_: object) -> None:
+    def crash(*_: object, **__: object) -> None:
         raise KeyboardInterrupt("power cut")
 
     monkeypatch.setattr(sim_module, "sync", crash)
