@@ -141,12 +141,22 @@ def _memory(regions: list[dict[str, Any]]) -> str:
 def _image(image: dict[str, Any] | None) -> str:
     if image is None:
         return "-"
-    text = f"{image['path']} ({image['format']})"
+    text = f"{shown(image['path'])} ({image['format']})"
     if image["initrd"]:
-        text += f"\ninitrd {image['initrd']['path']}"
+        text += f"\ninitrd {shown(image['initrd']['path'])}"
     if image["cmdline"]:
-        text += f"\n{image['cmdline']}"
+        text += f"\n{shown(image['cmdline'])}"
     return text
+
+
+def shown(text: str) -> str:
+    """Text from outside kerf (paths, a kernel command line) made safe for the terminal:
+    control characters as escapes (an ESC sequence could retitle or clear the terminal),
+    and square brackets kept from being read as table markup."""
+    from rich.markup import escape
+
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return escape(safe)
 
 
 # --- the topology picture ----------------------------------------------------------------------

@@ -201,6 +201,16 @@ def encode_cmdline(cmdline: str) -> bytes:
             f"the kernel command line must not contain NUL characters (one at byte {nul})",
             hint="the kernel reads the command line as one NUL-terminated string",
         )
+    # Other control characters (a newline, ESC) have no meaning to the kernel's parser
+    # beyond whitespace, but /proc/kimage prints the line raw: a newline forges a row
+    # there, an ESC sequence reaches whoever reads it on a terminal.
+    control = next((i for i, b in enumerate(raw) if b < 0x20 or b == 0x7F), None)
+    if control is not None:
+        raise UsageError(
+            f"the kernel command line must not contain control characters "
+            f"({raw[control]:#04x} at byte {control})",
+            hint="separate kernel parameters with spaces",
+        )
     return raw
 
 
