@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import math
 import os
 import stat
 import time
@@ -218,8 +219,11 @@ def file_lock(
     """Hold an ``flock`` on ``path`` (created when missing) for the duration of the block.
 
     Waits up to ``timeout`` seconds, then raises BusyError naming the holder's pid when it
-    is known. An exclusive holder records its pid in the file.
+    is known. An exclusive holder records its pid in the file. ``timeout`` must be finite
+    and not negative (a NaN deadline is never reached, so it would wait forever).
     """
+    if not math.isfinite(timeout) or timeout < 0:
+        raise ValueError(f"lock timeout must be a finite number of seconds >= 0, got {timeout!r}")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as err:
@@ -237,7 +241,7 @@ def file_lock(
 
 def _acquire(fd: int, path: Path, *, timeout: float, shared: bool, what: str) -> None:
     operation = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
-    deadline = time.monotonic() + max(timeout, 0.0)
+    deadline = time.monotonic() + timeout
     pause = _FIRST_PAUSE
     while True:
         try:

@@ -18,6 +18,7 @@ that names the file; nothing here guesses.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kerf.errors import InputError
+from kerf.errors import InputError, UsageError
 from kerf.fsutil import atomic_write_text, ensure_dir, file_lock, fsync_dir, remove_durably
 from planner.policy import CoreSharing, CpuAffinity, MemoryPolicy
 
@@ -377,18 +378,28 @@ def settings_from_json(data: object, source: str) -> Settings:
 
 
 def lock_timeout(env: Mapping[str, str] | None = None) -> float:
-    """Seconds to wait for the lock: ``KERF_LOCK_TIMEOUT`` or the default."""
+    """Seconds to wait for the lock: ``KERF_LOCK_TIMEOUT`` or the default.
+
+    A value that is not a finite number of seconds, 0 or more, is a UsageError (exit 2) and
+    deliberately not an InputError: readers suppress InputError to read without a lock, and
+    a typo must not silently turn into an unlocked read. ``nan`` and ``inf`` are refused
+    because either would make the wait endless.
+    """
     text = (env if env is not None else os.environ).get(LOCK_TIMEOUT_ENV)
     if not text:
         return DEFAULT_LOCK_TIMEOUT
+    hint = (
+        f"set {LOCK_TIMEOUT_ENV} to a number of seconds, 0 or more (e.g. {LOCK_TIMEOUT_ENV}=30), "
+        f"or unset it for the default {DEFAULT_LOCK_TIMEOUT:g} s"
+    )
     try:
         value = float(text)
     except ValueError:
-        raise InputError(
-            f"{LOCK_TIMEOUT_ENV}={text!r} is not a number of seconds", hint=f"e.g. {LOCK_TIMEOUT_ENV}=30"
-        ) from None
+        raise UsageError(f"{LOCK_TIMEOUT_ENV}={text!r} is not a number of seconds", hint=hint) from None
+    if not math.isfinite(value):
+        raise UsageError(f"{LOCK_TIMEOUT_ENV}={text!r} is not a finite number of seconds", hint=hint)
     if value < 0:
-        raise InputError(f"{LOCK_TIMEOUT_ENV} must not be negative, got {text}")
+        raise UsageError(f"{LOCK_TIMEOUT_ENV}={text!r} must not be negative", hint=hint)
     return value
 
 

@@ -183,7 +183,7 @@ def resolve(host: Host, request: InstanceRequest) -> Intent:
     unknown = sorted(set(nodes) - set(host.node_ids))
     if unknown:
         raise RequestError(
-            f"instance {name}: unknown NUMA node(s) {_list(unknown)}; the host has {_list(host.node_ids)}",
+            f"instance {name}: unknown NUMA node(s) {_ids(unknown)}; the host has {_ids(host.node_ids)}",
             hint="numa-nodes must name nodes of the host description",
         )
     if len(set(nodes)) != len(nodes):
@@ -217,7 +217,7 @@ def resolve(host: Host, request: InstanceRequest) -> Intent:
         if len(pin_nodes) > 1:
             raise RequestError(
                 f"instance {name}: cpu-affinity local, but the pinned CPUs lie on nodes "
-                f"{_list(sorted(n for n in pin_nodes if n is not None))}",
+                f"{_ids(n for n in pin_nodes if n is not None)}",
                 hint="pin CPUs of one node, or use cpu-affinity compact",
             )
 
@@ -234,7 +234,7 @@ def resolve(host: Host, request: InstanceRequest) -> Intent:
         if not cpu_nodes:
             raise RequestError(
                 f"instance {name}: cpu-affinity local, but none of the memory nodes "
-                f"{_list(sorted(memory_nodes))} has CPUs",
+                f"{_ids(memory_nodes)} has CPUs",
                 hint="use cpu-affinity compact to run on CPUs of another node",
             )
     return Intent(
@@ -269,7 +269,7 @@ def _check_pins(host: Host, request: InstanceRequest) -> tuple[int, ...] | None:
     missing = sorted(c for c in request.cpus if c not in host.cpu_by_id)
     if missing:
         raise RequestError(
-            f"instance {request.name}: pinned CPU(s) {_list(missing)} do not exist on this host",
+            f"instance {request.name}: pinned CPU(s) {_ids(missing)} do not exist on this host",
             hint="list CPUs of the host's pool (kerf validate HOST shows it)",
         )
     outside = sorted(c for c in request.cpus if c not in host.available)
@@ -277,19 +277,48 @@ def _check_pins(host: Host, request: InstanceRequest) -> tuple[int, ...] | None:
         kept = sorted(c for c in outside if c in host.host_reserved)
         what = "are reserved for the host" if kept == outside else "are not in the pool"
         raise RequestError(
-            f"instance {request.name}: pinned CPU(s) {_list(outside)} {what}",
+            f"instance {request.name}: pinned CPU(s) {_ids(outside)} {what}",
             hint="pin CPUs from the pool, or use cpu-count to let kerf choose",
         )
     unplaceable = sorted(c for c in request.cpus if host.cpu_by_id[c].numa_node not in host.node_by_id)
     if unplaceable:
         raise RequestError(
-            f"instance {request.name}: pinned CPU(s) {_list(unplaceable)} belong to no NUMA node"
+            f"instance {request.name}: pinned CPU(s) {_ids(unplaceable)} belong to no NUMA node"
         )
     return tuple(request.cpus)
 
 
+# Requests may name tens of thousands of ids (``--cpus 1-65537``); messages listing them stay
+# this short: a few ids one by one, longer lists as capped ranges.
+_PLAIN_IDS = 10
+_MAX_RANGES = 10
+
+
 def _list(values: Iterable[int]) -> str:
-    return ", ".join(str(v) for v in values) or "none"
+    """Ids in the given order (duplicates kept, for messages about them), at most
+    ``_PLAIN_IDS`` of them and a count of the rest."""
+    shown = list(values)
+    rest = len(shown) - _PLAIN_IDS
+    text = ", ".join(str(v) for v in shown[:_PLAIN_IDS]) or "none"
+    return f"{text} and {rest} more" if rest > 0 else text
+
+
+def _ids(values: Iterable[int]) -> str:
+    """A set of ids, ascending: ``4, 5, 9`` when short; otherwise runs as ranges
+    (``32-65537``), the first ``_MAX_RANGES`` of them and a count of the ids left out."""
+    ordered = sorted(set(values))
+    if len(ordered) <= _PLAIN_IDS:
+        return _list(ordered)
+    runs: list[tuple[int, int]] = []
+    for v in ordered:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], v)
+        else:
+            runs.append((v, v))
+    parts = [str(a) if a == b else f"{a}, {b}" if b == a + 1 else f"{a}-{b}" for a, b in runs[:_MAX_RANGES]]
+    left = sum(b - a + 1 for a, b in runs[_MAX_RANGES:])
+    text = ", ".join(parts)
+    return f"{text} and {left} more" if left else text
 
 
 # --- the free state before the plan -------------------------------------------------------

@@ -50,7 +50,7 @@ CoreSharingOption = Annotated[
         show_default=False,
     ),
 ]
-IdOption = Annotated[int | None, typer.Option("--id", help="Address the instance by its id (1-2047).")]
+IdOption = Annotated[int | None, typer.Option("--id", help="Address the instance by its id.")]
 NameArgument = Annotated[str | None, typer.Argument(help="Instance name (or give --id).", show_default=False)]
 
 

@@ -394,10 +394,18 @@ def scope_of(target: str) -> str:
 # --- parsing operation nodes into executor arguments -----------------------------------------------
 
 
+def _bad_name(name: str) -> bool:
+    """True for a name no kernfs directory can carry: empty, with '/', or '.' and '..'
+    (those already name the directory itself and its parent, so the kernel refuses them)."""
+    return not name or "/" in name or name in (".", "..")
+
+
 def _name(node: Node) -> str:
     name = string(node, "instance-name")
-    if not name or "/" in name:
-        raise SimFailure(E.EINVAL, f"{node.path}: instance-name must be a non-empty string without '/'")
+    if name is None or _bad_name(name):
+        raise SimFailure(
+            E.EINVAL, f"{node.path}: instance-name must be a non-empty string without '/', not '.' or '..'"
+        )
     return name
 
 
@@ -529,7 +537,7 @@ def _targeted(state: SimState, fragment: Fragment) -> tuple[str, str, Node]:
             raise SimFailure(E.EINVAL, f"{fragment.node.path}: resource operations need /instances/<name>")
     elif target.startswith("/instances/"):
         name = target.removeprefix("/instances/")
-        if not name or "/" in name:
+        if _bad_name(name):
             raise SimFailure(E.EINVAL, f"{fragment.node.path}: bad target-path {target!r}")
         _instance(state, target)
         if present & NAMESPACE_OPS:

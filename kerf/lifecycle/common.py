@@ -14,7 +14,7 @@ from kerf.kernel.backend import KernelBackend
 from kerf.lifecycle.errors import NoInstanceError, NotInitialisedError
 from kerf.lifecycle.faults import checkpoint
 from kerf.lifecycle.kernel_view import InstanceView, KernelView, read_kernel
-from kerf.lifecycle.names import check_id, check_name
+from kerf.lifecycle.names import check_lookup_id, check_lookup_name
 from kerf.lifecycle.reconcile import reconcile
 from kerf.lifecycle.recovery import recover, remember_still_applied
 from kerf.lifecycle.session import Session
@@ -83,13 +83,17 @@ def prepare(session: Session, *, write: bool = True) -> Prepared:
 
 
 def resolve_instance(view: KernelView, name: str | None, ident: int | None) -> InstanceView:
-    """The instance addressed by NAME or ``--id`` (both: they must agree)."""
+    """The instance addressed by NAME or ``--id`` (both: they must agree).
+
+    Only the lookup rules apply here, not the creation rules: an instance the kernel holds
+    under another client's name or an automatic id above 2047 must stay reachable.
+    """
     if name is None and ident is None:
         raise UsageError("name the instance: NAME or --id N", hint="kerf show lists the instances")
     if name is not None:
-        check_name(name)
+        check_lookup_name(name)
     if ident is not None:
-        check_id(ident)
+        check_lookup_id(ident)
     found = view.instances.get(name) if name is not None else view.by_id(ident) if ident is not None else None
     if found is None:
         what = f"named {name!r}" if name is not None else f"with id {ident}"

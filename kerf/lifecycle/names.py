@@ -4,6 +4,11 @@ A name becomes a directory under ``/sys/fs/multikernel/instances/`` and a file n
 kerf's state directory, so it is 1-63 characters of ``[A-Za-z0-9._-]`` and does not start
 with ``.`` or ``-`` (no ``/``, no ``..``, no option look-alikes). Ids are 1-2047: the kexec
 flags carry an instance id in 11 bits, and id 0 is the host kernel.
+
+Those rules are for creating an instance. Another client, or the kernel's automatic id
+(up to INT_MAX), can make instances outside them, and kerf must still be able to show,
+update and delete those; so lookups only refuse what can never name an instance
+(:func:`check_lookup_name`, :func:`check_lookup_id`).
 """
 
 from __future__ import annotations
@@ -53,5 +58,29 @@ def check_id(ident: int) -> int:
         raise UsageError(
             f"invalid instance id {ident}: ids are {MIN_ID}-{MAX_ID}",
             hint="id 0 is the host kernel, and kexec carries instance ids in 11 bits",
+        )
+    return ident
+
+
+def check_lookup_name(name: str) -> str:
+    """``name`` unless no instance can carry it (empty, with '/' or NUL), else UsageError.
+
+    Deliberately looser than :func:`check_name`: an instance the kernel holds under a name
+    kerf would not give (``-x``, ``a b``) must stay addressable.
+    """
+    problem = "it is empty" if not name else "it contains '/'" if "/" in name else None
+    if problem is None and "\0" in name:
+        problem = "it contains a NUL character"
+    if problem is not None:
+        raise UsageError(f"invalid instance name {name!r}: {problem}", hint="kerf show lists the instances")
+    return name
+
+
+def check_lookup_id(ident: int) -> int:
+    """``ident`` unless no instance can have it (0 is the host kernel, ids are positive)."""
+    if ident < MIN_ID:
+        raise UsageError(
+            f"invalid instance id {ident}: instance ids start at {MIN_ID}",
+            hint="id 0 is the host kernel; kerf show lists the instances",
         )
     return ident

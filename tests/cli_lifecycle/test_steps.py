@@ -119,7 +119,7 @@ def test_name_and_id_must_agree(web: Kerf) -> None:
     nothing = web("exec")
     assert nothing.exit_code == ExitCode.USAGE and "NAME or --id" in nothing.stderr
     bad_id = web("kill", "--id", "0")
-    assert bad_id.exit_code == ExitCode.USAGE and "ids are 1-2047" in bad_id.stderr
+    assert bad_id.exit_code == ExitCode.USAGE and "instance ids start at 1" in bad_id.stderr
     bad_name = web("exec", "../web")
     assert bad_name.exit_code == ExitCode.USAGE and "contains '/'" in bad_name.stderr
     unknown = web("delete", "--id", "9")

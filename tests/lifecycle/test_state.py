@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kerf.errors import BusyError, InputError, PermissionDeniedError
+from kerf.errors import BusyError, InputError, PermissionDeniedError, UsageError
 from kerf.fsutil import atomic_write, file_lock, lock_holder
 from kerf.state import (
     FileFacts,
@@ -115,9 +115,9 @@ def test_atomic_write_into_a_read_only_place_is_a_permission_error(tmp_path: Pat
 def test_lock_timeout_from_the_environment() -> None:
     assert lock_timeout({}) == 60.0
     assert lock_timeout({"KERF_LOCK_TIMEOUT": "2.5"}) == 2.5
-    with pytest.raises(InputError, match="not a number"):
+    with pytest.raises(UsageError, match="not a number"):
         lock_timeout({"KERF_LOCK_TIMEOUT": "soon"})
-    with pytest.raises(InputError, match="must not be negative"):
+    with pytest.raises(UsageError, match="must not be negative"):
         lock_timeout({"KERF_LOCK_TIMEOUT": "-1"})
 
 
