@@ -65,6 +65,14 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+def file_kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is when it is not a regular file ("a FIFO (named
+    pipe)"); None for a regular file (or a symlink, which stat follows)."""
+    return next((kind for test, kind in _KINDS if test(mode)), None)
+
+
 #: Symlinks followed before giving up, as the kernel's own limit (MAXSYMLINKS).
 _MAX_LINKS = 40
 

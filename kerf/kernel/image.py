@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from kerf.fsutil import file_kind
 from kerf.kernel.decompress import Compression, decompress, detect_compression
 from kerf.kernel.errors import ImageError
 from kerf.kernel.syscalls import Arch, normalize_arch
@@ -92,24 +92,15 @@ class _BzHeader:
 # larger file is not one, and reading it whole would only exhaust memory.
 MAX_IMAGE_BYTES = 1 << 30
 
-_NOT_REGULAR = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
 
 def _read(path: Path) -> bytes:
     """The file's bytes, with ImageError for every way that can go wrong."""
     try:
-        mode = path.stat().st_mode
-        for test, kind in _NOT_REGULAR:
-            if test(mode):
-                raise ImageError(
-                    f"kernel image {path} is {kind}, not a regular file", hint="name the image file itself"
-                )
+        kind = file_kind(path.stat().st_mode)
+        if kind is not None:
+            raise ImageError(
+                f"kernel image {path} is {kind}, not a regular file", hint="name the image file itself"
+            )
         if path.stat().st_size > MAX_IMAGE_BYTES:
             raise ImageError(
                 f"kernel image {path} has {path.stat().st_size} bytes, more than any kernel "

@@ -34,7 +34,7 @@ def test_a_device_or_a_fifo_is_no_kernel_image(initialised: Kerf, tmp_path: Path
     kerf.ok("create", "web", "--cpu-count", "1", "--memory", "1GiB")
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    for path, kind in (("/dev/zero", "a character device"), (str(fifo), "a FIFO")):
+    for path, kind in (("/dev/zero", "a character device"), (str(fifo), "a FIFO (named pipe)")):
         result = kerf("load", "web", "--kernel", path)
         assert result.exit_code == ExitCode.INPUT, result.stderr
         assert f"is {kind}, not a regular file" in result.stderr
