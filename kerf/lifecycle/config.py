@@ -25,7 +25,7 @@ def config(session: Session, *, core_sharing: CoreSharing | None = None, dry_run
         data = {**_data(session, wanted), "dry_run": True}
         return Outcome(f"would set {_describe(wanted)} (was {current.core_sharing.value})", data)
     wanted = Settings(core_sharing=core_sharing)
-    with session.locked() as state:
+    with session.locked(create=True) as state:
         changed = state.settings() != wanted
         if changed:
             state.write_settings(wanted)

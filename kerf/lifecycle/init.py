@@ -57,7 +57,7 @@ def init(session: Session, source: Path, *, dry_run: bool = False) -> Outcome:
         return Outcome(f"would initialise the pool: {_describe(baseline)}", data, notices)
 
     blob = to_dtb(baseline.tree)
-    with session.locked() as state:
+    with session.locked(create=True) as state:
         notices += recover(session)
         pool = _current_pool(session)
         if pool is not None and pool.populated:

@@ -201,12 +201,21 @@ class Session:
     # -- the state ----------------------------------------------------------------------------
 
     @contextmanager
-    def locked(self) -> Iterator[StateDir]:
-        """kerf's state under its exclusive lock (the directory is created when missing).
+    def locked(self, *, create: bool = False) -> Iterator[StateDir]:
+        """kerf's state under its exclusive lock.
 
         Every state-changing command takes this lock first, so the real host is checked
-        here (:meth:`check_real_host`) before the state directory is created."""
+        here (:meth:`check_real_host`) before the state directory is created. Only
+        ``create`` (init, config) makes a missing state directory; any other command on
+        a root kerf never initialised stops here, leaving nothing behind."""
         self.check_real_host()
+        if not create and not self.state.path.exists():
+            from kerf.lifecycle.errors import NotInitialisedError
+
+            raise NotInitialisedError(
+                "kerf has no host description yet: the pool was never initialised here",
+                hint="start with: kerf init --input HOST.dts",
+            )
         self.state.ensure()
         with self.state.lock(lock_timeout()):
             yield self.state
