@@ -136,6 +136,9 @@ def _placement_text(desired: Desired) -> str:
     )
     devices = f"; devices {', '.join(desired.devices)}" if desired.devices else ""
     cpus = ("CPU " if len(desired.cpus) == 1 else "CPUs ") + ids_text(desired.cpus)
+    if desired.cpus and desired.cpus[0] != min(desired.cpus):
+        # the list is shown sorted; the kernel boots the instance on the first CPU given
+        cpus += f" (boot CPU {desired.cpus[0]})"
     return f"{cpus}; memory {memory}{devices}"
 
 

@@ -10,7 +10,7 @@ import pytest
 from kerf.errors import ExitCode
 from kerf.kernel.sim import SimulatedHost
 from kerf.overlay import InstanceCreate, ItemOperation, Kind, PciItem, operations_of
-from tests.cli_lifecycle.conftest import Kerf, tree_files
+from tests.cli_lifecycle.conftest import EXAMPLE, Kerf, tree_files
 
 
 def _sim(kerf: Kerf) -> SimulatedHost:
@@ -224,8 +224,6 @@ def test_cpus_the_kernel_did_not_transfer_are_caught_and_undone(initialised: Ker
 
 
 def test_units_the_kernel_cannot_take_are_recorded_and_said(kerf: Kerf) -> None:
-    from tests.cli_lifecycle.conftest import EXAMPLE
-
     kerf.ok("init", "--input", str(EXAMPLE))
     result = kerf.ok("create", "db", "--cpu-count", "2", "--memory", "2G", "--devices", "nvme0_ns*", "--json")
     assert json.loads(result.stdout)["devices"] == ["nvme0_ns2"]
@@ -263,3 +261,11 @@ def test_core_sharing_from_the_environment(initialised: Kerf) -> None:
     assert json.loads(flag.stdout)["cpus"] == [1]
     bad = initialised(*args, env={"KERF_CORE_SHARING": "dense"})
     assert bad.exit_code == ExitCode.USAGE and "dense" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_create_names_the_boot_cpu_when_the_sorted_list_hides_it(kerf: Kerf) -> None:
+    kerf.ok("init", "--input", str(EXAMPLE))
+    made = kerf.ok("create", "a", "--cpus", "17,1", "--memory", "1GiB")
+    assert made.stdout.startswith("created a (id 1): CPUs 1, 17 (boot CPU 17);")
+    plain = kerf.ok("create", "b", "--cpus", "2,3", "--memory", "1GiB")
+    assert "boot CPU" not in plain.stdout
